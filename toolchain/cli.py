@@ -1,0 +1,240 @@
+"""The ``petri`` command line: parse, call the library, print. Errors are mapped once, in main."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from toolchain.errors import PetriError
+
+if TYPE_CHECKING:
+    from toolchain.store import SearchStudy
+
+DEFAULT_STORAGE = "sqlite:///petri.db"
+DEFAULT_STUDY = "petri"
+
+storage_option = click.option(
+    "--storage", default=DEFAULT_STORAGE, show_default=True, help="Optuna storage URL."
+)
+study_option = click.option("--study", default=DEFAULT_STUDY, show_default=True, help="Study name.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+budget_type = click.FloatRange(min=0, min_open=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="petri")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """petri: grow image classifiers, measure them on the target, ship the one that fits.
+
+    \b
+    petri search --dataset digits --hw cpu-ort --budget-ms 2 --study demo --max-models 5
+    petri front  --study demo
+    petri pick   --study demo --budget-ms 2
+    petri export --study demo --budget-ms 2 --out deploy/
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.option("--hw", default="cpu-ort", show_default=True, help="Profile name in hwprofiles/ or a YAML path.")
+@click.option("--dataset", required=True, help="digits, or imagefolder:PATH (folder or .tar/.tar.gz).")
+@click.option("--subset", type=click.IntRange(min=1), help="Use N training images (stratified, seeded).")
+@click.option("--image-size", type=click.IntRange(min=4), help="Resize image-folder images to N x N.")
+@click.option("--budget-ms", type=budget_type, required=True, help="Latency budget on the profile, in ms.")
+@storage_option
+@study_option
+@click.option("--max-models", type=click.IntRange(min=1), required=True, help="Finished models in the study.")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Minutes; no new model after.")
+@click.option("--preset", type=click.Choice(["smoke", "cpu"]), default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed and data, same architectures.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+def search(quiet: bool, **options: Any) -> None:
+    """Grow, train, export and measure models into a study.
+
+    Running the same command again goes on with the same study: finished models are kept,
+    and the search stops when --max-models models have finished.
+
+    \b
+    petri search --dataset digits --hw cpu-ort --budget-ms 2 --study demo --max-models 5
+    petri search --dataset imagefolder:cifar10-jpeg.tar.gz --subset 5000 \\
+        --hw cpu-ort --budget-ms 1 --study c10 --max-models 8 --preset cpu
+    """
+    from toolchain.search.runner import SearchRequest, run_search
+
+    request = SearchRequest(
+        hw=options["hw"],
+        dataset=options["dataset"],
+        storage=options["storage"],
+        study=options["study"],
+        budget_ms=options["budget_ms"],
+        max_models=options["max_models"],
+        preset=options["preset"],
+        seed=options["seed"],
+        subset=options["subset"],
+        image_size=options["image_size"],
+        time_limit_min=options["time_limit"],
+    )
+    summary = run_search(request, log=(lambda _: None) if quiet else _progress)
+    click.echo(
+        f"search stopped: {summary.stop_reason}; this run finished {len(summary.trained)} "
+        f"and failed {len(summary.failed)} models"
+    )
+
+
+@cli.command()
+@storage_option
+@study_option
+@json_option
+def front(storage: str, study: str, as_json: bool) -> None:
+    """Every model of a study, its Pareto front (validation error vs latency) marked with *.
+
+    \b
+    petri front --study demo
+    petri front --study demo --json
+    """
+    from toolchain.report import front_rows, front_table
+
+    rows = front_rows(_load(storage, study))
+    click.echo(json.dumps(rows, indent=2) if as_json else front_table(rows))
+
+
+@cli.command()
+@storage_option
+@study_option
+@click.option("--budget-ms", type=budget_type, required=True, help="Latency budget in ms.")
+@json_option
+def pick(storage: str, study: str, budget_ms: float, as_json: bool) -> None:
+    """The most accurate model (on validation) that meets the budget. Exit 3 if none does.
+
+    \b
+    petri pick --study demo --budget-ms 2
+    petri pick --study demo --budget-ms 2 --json
+    """
+    from toolchain.pareto import pick_under_budget
+    from toolchain.report import pick_summary
+
+    found = _load(storage, study)
+    summary = pick_summary(found, pick_under_budget(found.finished(), budget_ms), budget_ms)
+    click.echo(json.dumps(summary, indent=2) if as_json else _pick_line(summary))
+
+
+@cli.command()
+@storage_option
+@study_option
+@click.option("--trial", type=click.IntRange(min=0), help="Export this trial.")
+@click.option("--budget-ms", type=budget_type, help="Export the pick under this budget.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the bundle.")
+def export(storage: str, study: str, trial: int | None, budget_ms: float | None, out: Path) -> None:
+    """Write a deployable bundle: model.onnx and metadata.json.
+
+    \b
+    petri export --study demo --budget-ms 2 --out deploy/
+    petri export --study demo --trial 3 --out deploy-t3/
+    """
+    from toolchain.export.bundle import write_bundle
+    from toolchain.pareto import pick_under_budget
+
+    if (trial is None) == (budget_ms is None):
+        raise click.UsageError("give exactly one of --trial N or --budget-ms X")
+    found = _load(storage, study)
+    if trial is not None:
+        record = found.record(trial)
+        if not record.finished:
+            raise PetriError(f"trial {trial} did not finish ({record.fail_reason}); pick another")
+    else:
+        assert budget_ms is not None
+        record = pick_under_budget(found.finished(), budget_ms)
+    write_bundle(found, record, out)
+    click.echo(f"wrote {out}/model.onnx and {out}/metadata.json (trial {record.trial})")
+
+
+@cli.group()
+def hw() -> None:
+    """Hardware profiles: list, show, validate."""
+
+
+@hw.command("list")
+def hw_list() -> None:
+    """Profiles found by name (./hwprofiles, $PETRI_HWPROFILES, the bundled ones)."""
+    from toolchain.hw import list_profiles, load_profile
+
+    for name, path in sorted(list_profiles().items()):
+        click.echo(f"{name:<16} {load_profile(str(path)).description}  ({path})")
+
+
+@hw.command("show")
+@click.argument("name")
+def hw_show(name: str) -> None:
+    """Print a profile with every default filled in."""
+    import yaml
+
+    from toolchain.hw import load_profile
+
+    click.echo(yaml.safe_dump(load_profile(name).model_dump(), sort_keys=False).rstrip())
+
+
+@hw.command("validate")
+@click.argument("path")
+def hw_validate(path: str) -> None:
+    """Check a profile file; exit 2 with the field that is wrong."""
+    from toolchain.hw import load_profile
+
+    click.echo(f"{path}: valid profile {load_profile(path).name!r}")
+
+
+def _load(storage: str, study: str) -> SearchStudy:
+    from toolchain.store import SearchStudy
+
+    return SearchStudy.load(storage, study)
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _pick_line(s: dict[str, Any]) -> str:
+    return (
+        f"trial {s['trial']}: val {s['val_accuracy']:.2%}, test {s['test_accuracy']:.2%}, "
+        f"{s['statistic']} {s['latency_ms']:.3f} ms (p90 {s['p90_ms']:.3f}, p99 {s['p99_ms']:.3f}) "
+        f"<= budget {s['budget_ms']:g} ms, {s['params']:,} params, arch {s['arch_id']}"
+    )
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Entry point: one line per user error, with its exit code (DESIGN §7)."""
+    import optuna
+
+    # Optuna's info logs and experimental-API warnings are noise for petri's users.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` closes the running trial like Ctrl-C
+    debug = "--debug" in sys.argv[1:]
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except PetriError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished models are kept; run the same command to go on", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,305 @@
+"""Datasets (DESIGN §6): ``digits`` (embedded) and ``imagefolder:PATH`` (a folder or a tarball).
+
+Every dataset ends up as tensors in memory, normalised with the training split's per-channel
+mean and std, split into train / validation / test. Subsets and splits are stratified and
+shuffled with the run's seed, because image folders are sorted by class on disk.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from sklearn.model_selection import train_test_split
+
+from toolchain.errors import InputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
+TEST_FRACTION_WHEN_MISSING = 0.2
+DATASET_NAMES = ("digits", "imagefolder:PATH")
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor  # (N, C, H, W) float32, normalised
+    labels: torch.Tensor  # (N,) int64
+    items: tuple[str, ...]  # where each image came from, for reproducing a figure elsewhere
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw pixels become the model's input; written into every export bundle."""
+
+    color_mode: str  # "L" or "RGB" (PIL modes)
+    resize: tuple[int, int] | None  # (height, width) with bilinear resampling, or None
+    scale: float  # raw pixel value -> [0, 1]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    spec: str
+    classes: tuple[str, ...]
+    train: Split
+    val: Split
+    test: Split
+    preprocessing: Preprocessing
+    hflip: bool  # whether horizontal flips are a valid augmentation (not for digits)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        _, c, h, w = self.train.images.shape
+        return (c, h, w)
+
+
+@dataclass(frozen=True)
+class RawSplit:
+    """Images before normalisation: uint8 or float pixels in (N, H, W, C)."""
+
+    pixels: np.ndarray
+    labels: np.ndarray
+    items: tuple[str, ...]
+
+
+def load_dataset(
+    spec: str,
+    *,
+    seed: int,
+    subset: int | None = None,
+    val_fraction: float = 0.1,
+    image_size: int | None = None,
+) -> Dataset:
+    """Load ``digits`` or ``imagefolder:PATH``; ``subset`` caps the training pool, stratified."""
+    if not 0.0 < val_fraction < 1.0:
+        raise InputError(f"validation fraction must be between 0 and 1, got {val_fraction}")
+    if subset is not None and subset < 1:
+        raise InputError(f"--subset must be a positive number of images, got {subset}")
+    if spec == "digits":
+        if image_size is not None:
+            raise InputError("--image-size applies to imagefolder datasets only")
+        pool, test, classes, scale, mode, hflip = _load_digits(seed)
+        resize = None
+    elif spec.startswith("imagefolder:"):
+        folder = ImageFolderSource(spec.removeprefix("imagefolder:"), image_size)
+        pool, test = folder.load(seed, subset)
+        classes, scale, mode, hflip = folder.classes, 255.0, folder.color_mode, True
+        resize = (image_size, image_size) if image_size else None
+    else:
+        raise InputError(f"unknown dataset {spec!r}; available: {', '.join(DATASET_NAMES)}")
+    if spec == "digits" and subset is not None:
+        pool = stratified_subset(pool, subset, seed)
+    train, val = stratified_split(pool, val_fraction, seed)
+    mean, std = channel_stats(train.pixels, scale)
+    prep = Preprocessing(mode, resize, scale, mean, std)
+    return Dataset(
+        spec=spec,
+        classes=tuple(classes),
+        train=normalise(train, prep),
+        val=normalise(val, prep),
+        test=normalise(test, prep),
+        preprocessing=prep,
+        hflip=hflip,
+    )
+
+
+def _load_digits(seed: int) -> tuple[RawSplit, RawSplit, list[str], float, str, bool]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    pixels = bunch.images.astype(np.float32)[..., None]  # (N, 8, 8, 1), values 0..16
+    whole = RawSplit(pixels, bunch.target.astype(np.int64), tuple(f"digits:{i}" for i in range(len(pixels))))
+    # digits has no test split of its own: hold one out, stratified, before anything else.
+    pool, test = stratified_split(whole, TEST_FRACTION_WHEN_MISSING, seed)
+    return pool, test, [str(c) for c in bunch.target_names], 16.0, "L", False
+
+
+def stratified_split(raw: RawSplit, fraction: float, seed: int) -> tuple[RawSplit, RawSplit]:
+    """Split off ``fraction`` of ``raw``, stratified by label, shuffled by ``seed``."""
+    n_held = max(int(round(len(raw.labels) * fraction)), 1)
+    n_classes = len(np.unique(raw.labels))
+    if n_held < n_classes or len(raw.labels) - n_held < n_classes:
+        raise InputError(
+            f"{len(raw.labels)} images are too few to split {fraction:.0%} off with every one of "
+            f"{n_classes} classes on both sides; use more images (a larger --subset)"
+        )
+    keep, held = train_test_split(
+        np.arange(len(raw.labels)), test_size=n_held, stratify=raw.labels, random_state=seed
+    )
+    return take(raw, keep), take(raw, held)
+
+
+def stratified_subset(raw: RawSplit, n: int, seed: int) -> RawSplit:
+    if n > len(raw.labels):
+        raise InputError(f"--subset {n} is larger than the {len(raw.labels)} training images")
+    if n == len(raw.labels):
+        return raw
+    chosen, _ = train_test_split(
+        np.arange(len(raw.labels)), train_size=n, stratify=raw.labels, random_state=seed
+    )
+    return take(raw, np.sort(chosen))
+
+
+def take(raw: RawSplit, index: np.ndarray) -> RawSplit:
+    return RawSplit(raw.pixels[index], raw.labels[index], tuple(raw.items[i] for i in index))
+
+
+def channel_stats(pixels: np.ndarray, scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    flat = pixels.reshape(-1, pixels.shape[-1]).astype(np.float64) / scale
+    std = np.maximum(flat.std(axis=0), 1e-6)  # a constant channel must not divide by zero
+    return tuple(float(m) for m in flat.mean(axis=0)), tuple(float(s) for s in std)
+
+
+def normalise(raw: RawSplit, prep: Preprocessing) -> Split:
+    x = raw.pixels.astype(np.float32) / prep.scale
+    x = (x - np.asarray(prep.mean, np.float32)) / np.asarray(prep.std, np.float32)
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    return Split(images, torch.from_numpy(raw.labels.astype(np.int64)), raw.items)
+
+
+def decode_image(data: bytes, mode: str, resize: tuple[int, int] | None) -> np.ndarray:
+    """Bytes of an image file -> (H, W, C) uint8, exactly as the export bundle documents it."""
+    with Image.open(io.BytesIO(data)) as img:
+        img = img.convert(mode)
+        if resize is not None:
+            img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+        arr = np.asarray(img, dtype=np.uint8)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+class ImageFolderSource:
+    """``train/<class>/*`` and optionally ``test/<class>/*``, in a folder or a tarball.
+
+    Only the file list is read up front; images are decoded for the chosen subset alone, in
+    one sequential pass for tarballs (random access into a .tar.gz re-reads it from the start).
+    """
+
+    def __init__(self, location: str, image_size: int | None) -> None:
+        self.location = location
+        self.path = Path(location)
+        if image_size is not None and image_size < 4:
+            raise InputError(f"--image-size must be at least 4 pixels, got {image_size}")
+        self.resize = (image_size, image_size) if image_size else None
+        if not self.path.exists():
+            raise InputError(f"dataset path {location} does not exist")
+        self.is_tar = self.path.is_file()
+        if self.is_tar and not tarfile.is_tarfile(self.path):
+            raise InputError(f"{location} is neither a folder nor a .tar/.tar.gz archive")
+        self.files = self._list_files()
+        self.classes = self._classes()
+        self.color_mode = "RGB"
+
+    def _list_files(self) -> dict[str, list[tuple[str, str]]]:
+        """split -> [(class, relative path)], sorted, with any top folder of a tarball removed."""
+        if self.is_tar:
+            with tarfile.open(self.path) as tar:
+                names = [m.name for m in tar.getmembers() if m.isfile()]
+        else:
+            names = [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file()]
+        found: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
+        empty_dirs = self._class_dirs()
+        for name in sorted(names):
+            parts = Path(name).parts
+            idx = next((i for i, p in enumerate(parts) if p in found), None)
+            if idx is None or len(parts) - idx != 3 or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            found[parts[idx]].append((parts[idx + 1], name))
+            empty_dirs.discard((parts[idx], parts[idx + 1]))
+        if not found["train"]:
+            raise InputError(
+                f"{self.location} has no images under train/<class>/; expected the image-folder "
+                "layout train/<class>/<image> (and optionally test/<class>/<image>)"
+            )
+        if empty_dirs:
+            split, cls = sorted(empty_dirs)[0]
+            raise InputError(f"{self.location}: class folder {split}/{cls} holds no images")
+        return found
+
+    def _class_dirs(self) -> set[tuple[str, str]]:
+        """Every (split, class) folder that exists, to find the empty ones."""
+        if self.is_tar:
+            with tarfile.open(self.path) as tar:
+                dirs = [m.name for m in tar.getmembers() if m.isdir()]
+        else:
+            dirs = [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_dir()]
+        out = set()
+        for d in dirs:
+            parts = Path(d).parts
+            if len(parts) >= 2 and parts[-2] in ("train", "test"):
+                out.add((parts[-2], parts[-1]))
+        return out
+
+    def _classes(self) -> list[str]:
+        classes = sorted({cls for cls, _ in self.files["train"]})
+        unknown = sorted({cls for cls, _ in self.files["test"]} - set(classes))
+        if unknown:
+            raise InputError(f"{self.location}: test class {unknown[0]!r} has no train/ folder")
+        if len(classes) < 2:
+            raise InputError(f"{self.location}: found {len(classes)} class; need at least 2")
+        return classes
+
+    def _raw(self, entries: Sequence[tuple[str, str]]) -> RawSplit:
+        """A split of file names only (zero-sized pixels): subsets are chosen before decoding."""
+        labels = np.asarray([self.classes.index(cls) for cls, _ in entries], dtype=np.int64)
+        return RawSplit(np.empty((len(entries), 0, 0, 0), np.uint8), labels, tuple(n for _, n in entries))
+
+    def load(self, seed: int, subset: int | None) -> tuple[RawSplit, RawSplit]:
+        pool = self._raw(self.files["train"])
+        if subset is not None:
+            pool = stratified_subset(pool, subset, seed)
+        if self.files["test"]:
+            test = self._raw(self.files["test"])
+        else:
+            pool, test = stratified_split(pool, TEST_FRACTION_WHEN_MISSING, seed)
+        pixels = self._decode(pool.items + test.items)
+        n = len(pool.items)
+        return (
+            RawSplit(pixels[:n], pool.labels, pool.items),
+            RawSplit(pixels[n:], test.labels, test.items),
+        )
+
+    def _decode(self, names: tuple[str, ...]) -> np.ndarray:
+        first_mode = None
+        arrays: dict[str, np.ndarray] = {}
+        for name, data in self._read(set(names)):
+            if first_mode is None:
+                first_mode = _color_mode_of(data, name, self.location)
+                self.color_mode = first_mode
+            try:
+                arrays[name] = decode_image(data, self.color_mode, self.resize)
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                raise InputError(f"{self.location}: cannot decode image {name} ({exc})") from exc
+        shapes = {a.shape for a in arrays.values()}
+        if len(shapes) > 1:
+            raise InputError(
+                f"{self.location}: images differ in size ({', '.join(map(str, sorted(shapes)[:3]))}"
+                "); pass --image-size N to resize them all to N x N"
+            )
+        return np.stack([arrays[n] for n in names])
+
+    def _read(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+        if not self.is_tar:
+            for name in sorted(wanted):
+                yield name, (self.path / name).read_bytes()
+            return
+        with tarfile.open(self.path) as tar:
+            for member in tar:  # sequential: cheap for compressed archives
+                if member.name in wanted:
+                    handle = tar.extractfile(member)
+                    assert handle is not None  # only regular files are listed
+                    yield member.name, handle.read()
+
+
+def _color_mode_of(data: bytes, name: str, location: str) -> str:
+    """Grey-scale folders give 1-channel models; everything else is read as RGB."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"{location}: cannot decode image {name} ({exc})") from exc

@@ -1,0 +1,1 @@
+"""Turning a trained PyTorch model into a verified ONNX file."""

@@ -1,0 +1,38 @@
+"""Search scales (DESIGN §3): the same algorithm, from seconds to hours.
+
+Every field can be overridden on the command line; a preset only supplies the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from toolchain.errors import InputError
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    channels: int  # first-stage channels of the seed model
+    seed_epochs: int  # the seed is trained from scratch
+    child_epochs: int  # a child is warm-started from its parent, then trained this long
+    batch_size: int
+    lr: float
+    val_fraction: float
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        # Seconds on digits: for tests and for trying the command line.
+        Preset("smoke", channels=8, seed_epochs=2, child_epochs=1, batch_size=64, lr=0.05, val_fraction=0.15),
+        # Minutes on two cores: digits in a few minutes, a 5,000-image CIFAR-10 subset in ~15.
+        Preset("cpu", channels=16, seed_epochs=12, child_epochs=6, batch_size=64, lr=0.05, val_fraction=0.1),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+    return PRESETS[name]

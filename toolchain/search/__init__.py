@@ -1,0 +1,1 @@
+"""Forward architecture search: parent choice, growth, and the loop that runs them."""

@@ -1,0 +1,108 @@
+"""What happens to every fully trained model: train, evaluate, export, parity, measure.
+
+Each phase is timed on its own clock so the trial records where the time went.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from toolchain.arch.genotype import Genotype
+from toolchain.arch.network import Network, count_flops, parameter_count, warm_start
+from toolchain.bench import create_backend
+from toolchain.data import Dataset
+from toolchain.export.onnx import check_parity, export_onnx
+from toolchain.hw import HardwareProfile
+from toolchain.store import records as attr
+from toolchain.train import EpochCallback, TrainConfig, accuracy, seed_everything, train
+
+
+@dataclass
+class PhaseClock:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    attrs: dict[str, Any]  # trial attributes, keys from toolchain.store.records
+    val_error: float
+    latency_ms: float
+    files: dict[str, Path]  # artifact kind -> file
+
+
+def build_model(
+    genotype: Genotype, data: Dataset, parent_weights: Path | None, seed: int
+) -> nn.Module:
+    """A fresh network; a child gets every weight its parent had (the warm start)."""
+    seed_everything(seed)  # the new node's initial weights depend on the seed alone
+    model = Network(genotype, data.input_shape[0], len(data.classes))
+    if parent_weights is not None:
+        warm_start(model, torch.load(parent_weights, weights_only=True))
+    return model
+
+
+def parity_batch_size(export_batch: int) -> int:
+    """A batch size other than the exported one, so a frozen batch axis is caught."""
+    return 7 if export_batch != 7 else 5
+
+
+def train_and_measure(
+    model: nn.Module,
+    data: Dataset,
+    profile: HardwareProfile,
+    config: TrainConfig,
+    seed: int,
+    workdir: Path,
+    clock: PhaseClock,
+    on_epoch: EpochCallback | None = None,
+) -> TrainedModel:
+    """Train ``model`` fully, then export, verify and measure it. Raises ModelFailed."""
+    with clock.phase("train"):
+        losses = train(model, data, config, seed, on_epoch)
+        val_acc, test_acc = accuracy(model, data.val), accuracy(model, data.test)
+    onnx_path, weights_path = workdir / "model.onnx", workdir / "weights.pt"
+    with clock.phase("export"):
+        export_onnx(model, data.input_shape, onnx_path, profile.batch_size)
+        torch.save(model.state_dict(), weights_path)
+    with clock.phase("parity"):
+        parity = check_parity(model, onnx_path, data.val.images[: parity_batch_size(profile.batch_size)])
+    with clock.phase("measure"):
+        example = example_batch(data, profile.batch_size)
+        latency = create_backend(profile.backend).measure(onnx_path, example, profile)
+    attrs = {
+        attr.PARAMS: parameter_count(model),
+        attr.FLOPS: count_flops(model, data.input_shape),
+        attr.VAL_ACCURACY: val_acc,
+        attr.VAL_ERROR: 1.0 - val_acc,
+        attr.TEST_ACCURACY: test_acc,
+        attr.TEST_ERROR: 1.0 - test_acc,
+        attr.EPOCHS: config.epochs,
+        attr.TRAIN_LOSSES: [round(x, 6) for x in losses],
+        attr.PARITY: parity.to_dict(),
+        attr.LATENCY: latency.to_dict(),
+        attr.LATENCY_MS: latency.latency_ms,
+    }
+    files = {"onnx": onnx_path, "weights": weights_path}
+    return TrainedModel(attrs, 1.0 - val_acc, latency.latency_ms, files)
+
+
+def example_batch(data: Dataset, batch_size: int) -> np.ndarray:
+    """A real validation image repeated to the profile's batch: what latency is measured on."""
+    return data.val.images[:1].repeat(batch_size, 1, 1, 1).numpy()

@@ -1,0 +1,180 @@
+"""The forward-search loop: choose a parent on the lower hull, grow a child, train it fully,
+export, verify and measure it, and record it as one trial. Repeat until a stop condition.
+
+Everything the loop decides from is read back from the study before each model, so a search
+that was interrupted goes on where it stopped, and finished models are never trained again.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from toolchain.arch.genotype import Genotype, seed_genotype
+from toolchain.data import Dataset
+from toolchain.errors import ModelFailed, PetriError
+from toolchain.hw import HardwareProfile
+from toolchain.presets import Preset
+from toolchain.search.evaluate import PhaseClock, TrainedModel, build_model, train_and_measure
+from toolchain.search.growth import Growth, random_growth
+from toolchain.search.hull import eligible, sample_parent
+from toolchain.store import ModelRecord, SearchStudy
+from toolchain.store import records as attr
+from toolchain.train import TrainConfig
+
+MAX_CONSECUTIVE_FAILURES = 5
+MAX_GROWTH_TRIES = 50  # redraws when a growth repeats an architecture already in the study
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    max_models: int
+    budget_ms: float
+    seed: int
+    preset: Preset
+    time_limit_s: float | None = None
+    budget_slack: float = 0.10  # models over budget * (1 + slack) are never expanded
+    eps: float = 0.025  # relative band above the hull that is eligible for expansion
+
+
+@dataclass(frozen=True)
+class Step:
+    genotype: Genotype
+    parent: ModelRecord | None
+    growth: Growth | None
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    trained: list[int]
+    failed: list[int]
+    stop_reason: str
+
+
+class ForwardSearch:
+    def __init__(
+        self,
+        study: SearchStudy,
+        data: Dataset,
+        profile: HardwareProfile,
+        config: SearchConfig,
+        log: Log = lambda _: None,
+    ) -> None:
+        self.study, self.data, self.profile, self.config, self.log = study, data, profile, config, log
+
+    def run(self) -> SearchSummary:
+        start = time.monotonic()
+        trained: list[int] = []
+        failed: list[int] = []
+        failures_in_a_row = 0
+        while True:
+            finished = self.study.finished()
+            if len(finished) >= self.config.max_models:
+                reason = f"{len(finished)} models finished (--max-models {self.config.max_models})"
+                break
+            if self.config.time_limit_s is not None and time.monotonic() - start >= self.config.time_limit_s:
+                reason = "time limit reached"
+                break
+            if failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+                raise PetriError(
+                    f"the last {failures_in_a_row} models failed (their reasons are on the "
+                    "failed trials in `petri front`); try a smaller learning rate or another preset"
+                )
+            step = self.next_step(finished)
+            if step is None:
+                reason = "no model under the budget is left to expand"
+                break
+            number, ok = self.run_step(step, len(finished))
+            (trained if ok else failed).append(number)
+            failures_in_a_row = 0 if ok else failures_in_a_row + 1
+        return SearchSummary(trained, failed, reason)
+
+    # --- choosing what to train next ------------------------------------------------------
+
+    def next_step(self, finished: list[ModelRecord]) -> Step | None:
+        if not finished:
+            seed = seed_genotype(self.config.preset.channels, reductions=self.reductions())
+            return Step(seed, None, None)
+        everything = self.study.records()
+        rng = np.random.default_rng([self.config.seed, len(everything)])
+        parent = self.choose_parent(finished, everything, rng)
+        if parent is None:
+            return None
+        known = {r.arch_id for r in everything if r.fail_reason is None}
+        for _ in range(MAX_GROWTH_TRIES):
+            growth = random_growth(parent.genotype, rng)
+            child = growth.apply(parent.genotype)
+            if child.arch_id not in known:
+                return Step(child, parent, growth)
+        return None
+
+    def choose_parent(
+        self, finished: list[ModelRecord], everything: list[ModelRecord], rng: np.random.Generator
+    ) -> ModelRecord | None:
+        limit = self.config.budget_ms * (1.0 + self.config.budget_slack)
+        pool = [r for r in finished if r.latency_ms is not None and r.latency_ms <= limit]
+        if not pool:
+            return None
+        points = [(float(r.latency_ms), r.val_error) for r in pool]  # type: ignore[arg-type]
+        candidates = eligible(points, self.config.eps)
+        picked = Counter(r.parent for r in everything if r.parent is not None)
+        index = sample_parent(candidates, [picked[pool[i].trial] for i in candidates], rng)
+        return pool[index]
+
+    def reductions(self) -> int:
+        """Two reductions when the image allows (32 -> 8, 8 -> 2), fewer for tiny inputs."""
+        side = min(self.data.input_shape[1:])
+        return max(0, min(2, int(np.log2(side)) - 1))
+
+    # --- training one model as one trial ---------------------------------------------------
+
+    def run_step(self, step: Step, n_finished: int) -> tuple[int, bool]:
+        parent_number = step.parent.trial if step.parent else None
+        growth = step.growth.to_dict() if step.growth else None
+        trial = self.study.ask(step.genotype, parent_number, growth)
+        label = f"model {n_finished + 1}/{self.config.max_models} (trial {trial.number}"
+        label += f", child of {parent_number})" if step.parent else ", seed)"
+        self.log(f"{label}: training {step.genotype.arch_id}")
+        clock = PhaseClock()
+        try:
+            with tempfile.TemporaryDirectory(prefix="petri-") as tmp:
+                result = self.train_one(step, trial.number, Path(tmp), clock)
+                with clock.phase("store"):
+                    self.study.set_attrs(trial, result.attrs)
+                    self.study.upload(trial, result.files)
+                self.study.set_attrs(trial, {attr.PHASE_SECONDS: clock.seconds})
+                self.study.complete(trial, result.val_error, result.latency_ms, self.config.budget_ms)
+        except ModelFailed as exc:
+            self.log(f"{label}: failed: {exc.reason}")
+            self.study.fail(trial, exc.reason, {**exc.details, attr.PHASE_SECONDS: clock.seconds})
+            return trial.number, False
+        except BaseException:
+            # Ctrl-C or a crash: close the trial so the storage holds no orphan running model.
+            self.study.fail(trial, "interrupted before the model was finished")
+            raise
+        a = result.attrs
+        self.log(
+            f"{label}: val {a[attr.VAL_ACCURACY]:.2%}  test {a[attr.TEST_ACCURACY]:.2%}  "
+            f"{self.profile.budget_statistic} {result.latency_ms:.3f} ms  params {a[attr.PARAMS]:,}"
+        )
+        return trial.number, True
+
+    def train_one(self, step: Step, number: int, workdir: Path, clock: PhaseClock) -> TrainedModel:
+        preset = self.config.preset
+        epochs = preset.child_epochs if step.parent else preset.seed_epochs
+        model_seed = self.config.seed * 100_003 + number
+        parent_weights = None
+        if step.parent is not None:
+            parent_weights = workdir / "parent.pt"
+            self.study.download(step.parent, "weights", parent_weights)
+        model = build_model(step.genotype, self.data, parent_weights, model_seed)
+        config = TrainConfig(epochs=epochs, batch_size=preset.batch_size, lr=preset.lr)
+        return train_and_measure(model, self.data, self.profile, config, model_seed, workdir, clock)

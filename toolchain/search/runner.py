@@ -1,0 +1,84 @@
+"""From a search request (what the command line says) to a running :class:`ForwardSearch`.
+
+Inputs are checked in the order that keeps storage untouched on bad input: the profile and
+the preset, the storage URL's shape, the data; only then is the study created or reopened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from toolchain.data import Dataset, load_dataset
+from toolchain.errors import InputError
+from toolchain.export.onnx import INPUT_NAME, OUTPUT_NAME
+from toolchain.hw import HardwareProfile, load_profile
+from toolchain.presets import get_preset
+from toolchain.search.forward import ForwardSearch, Log, SearchConfig, SearchSummary
+from toolchain.store import SearchStudy
+from toolchain.store.urls import sqlite_path
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    hw: str
+    dataset: str
+    storage: str
+    study: str
+    budget_ms: float
+    max_models: int
+    preset: str = "cpu"
+    seed: int = 0
+    subset: int | None = None
+    image_size: int | None = None
+    time_limit_min: float | None = None
+
+
+def study_meta(request: SearchRequest, profile: HardwareProfile, data: Dataset) -> dict[str, object]:
+    """What the study was searched with; checked on resume and written into every bundle."""
+    return {
+        "dataset": request.dataset,
+        "subset": request.subset,
+        "image_size": request.image_size,
+        "seed": request.seed,
+        "preset": request.preset,
+        "profile": profile.model_dump(),
+        "budget_ms": request.budget_ms,
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "input_shape": list(data.input_shape),
+        "classes": list(data.classes),
+        "preprocessing": asdict(data.preprocessing),
+        "split_sizes": {"train": len(data.train.labels), "val": len(data.val.labels), "test": len(data.test.labels)},
+        "test_items": list(data.test.items),
+    }
+
+
+def run_search(request: SearchRequest, log: Log) -> SearchSummary:
+    if request.budget_ms <= 0:
+        raise InputError(f"--budget-ms must be positive, got {request.budget_ms:g}")
+    if request.max_models < 1:
+        raise InputError(f"--max-models must be at least 1, got {request.max_models}")
+    profile = load_profile(request.hw)
+    preset = get_preset(request.preset)
+    sqlite_path(request.storage)  # a malformed URL fails here, before the data is read
+    log(f"loading {request.dataset}")
+    data = load_dataset(
+        request.dataset,
+        seed=request.seed,
+        subset=request.subset,
+        val_fraction=preset.val_fraction,
+        image_size=request.image_size,
+    )
+    log(
+        f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, "
+        f"{len(data.train.labels)} train / {len(data.val.labels)} val / {len(data.test.labels)} test"
+    )
+    study = SearchStudy.open_for_search(request.storage, request.study, study_meta(request, profile, data))
+    config = SearchConfig(
+        max_models=request.max_models,
+        budget_ms=request.budget_ms,
+        seed=request.seed,
+        preset=preset,
+        time_limit_s=request.time_limit_min * 60 if request.time_limit_min else None,
+    )
+    return ForwardSearch(study, data, profile, config, log).run()

@@ -1,0 +1,76 @@
+"""Trial attributes (DESIGN §5) and the read-side view of one model: :class:`ModelRecord`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from toolchain.arch.genotype import Genotype
+
+# User attribute names of a model's trial. Written in one place (SearchStudy) and read here.
+GENOTYPE = "genotype"
+ARCH_ID = "arch_id"
+PARENT = "parent_trial"
+GROWTH = "growth"
+PARAMS = "params"
+FLOPS = "flops"
+VAL_ACCURACY = "val_accuracy"
+VAL_ERROR = "val_error"
+TEST_ACCURACY = "test_accuracy"
+TEST_ERROR = "test_error"
+EPOCHS = "epochs"
+TRAIN_LOSSES = "train_losses"
+PHASE_SECONDS = "phase_seconds"
+LATENCY = "latency"
+LATENCY_MS = "latency_ms"
+PARITY = "parity"
+ARTIFACTS = "artifacts"
+FAIL_REASON = "fail_reason"
+WORKER = "worker"
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One trial of a search study, as the search and the reporting commands read it."""
+
+    trial: int
+    state: TrialState
+    genotype: Genotype
+    arch_id: str
+    parent: int | None
+    params: int | None
+    val_accuracy: float | None
+    test_accuracy: float | None
+    latency_ms: float | None
+    latency: dict[str, Any] | None
+    artifacts: dict[str, str]
+    fail_reason: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.state == TrialState.COMPLETE
+
+    @property
+    def val_error(self) -> float:
+        assert self.val_accuracy is not None, "only finished models have a validation error"
+        return 1.0 - self.val_accuracy
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> ModelRecord:
+        attrs = trial.user_attrs
+        return cls(
+            trial=trial.number,
+            state=trial.state,
+            genotype=Genotype.from_dict(attrs[GENOTYPE]),
+            arch_id=attrs[ARCH_ID],
+            parent=attrs.get(PARENT),
+            params=attrs.get(PARAMS),
+            val_accuracy=attrs.get(VAL_ACCURACY),
+            test_accuracy=attrs.get(TEST_ACCURACY),
+            latency_ms=attrs.get(LATENCY_MS),
+            latency=attrs.get(LATENCY),
+            artifacts=attrs.get(ARTIFACTS, {}),
+            fail_reason=attrs.get(FAIL_REASON),
+        )
