@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,15 +215,13 @@ def main() -> None:
     """Entry point: one line per user error, with its exit code (DESIGN §7)."""
     import optuna
 
-    # Optuna's info logs and experimental-API warnings are noise for petri's users.
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its info lines are noise here
     signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill` closes the running trial like Ctrl-C
     debug = "--debug" in sys.argv[1:]
     try:
         code = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
+    except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
+        click.echo("interrupted: finished models are kept; run the same command to go on", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -234,7 +231,4 @@ def main() -> None:
             raise
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted: finished models are kept; run the same command to go on", err=True)
-        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -126,8 +126,8 @@ def stratified_split(raw: RawSplit, fraction: float, seed: int) -> tuple[RawSpli
     n_classes = len(np.unique(raw.labels))
     if n_held < n_classes or len(raw.labels) - n_held < n_classes:
         raise InputError(
-            f"{len(raw.labels)} images are too few to split {fraction:.0%} off with every one of "
-            f"{n_classes} classes on both sides; use more images (a larger --subset)"
+            f"{len(raw.labels)} images are too few to hold out {fraction:.0%} with each of the "
+            f"{n_classes} classes on both sides of the split; use more images or a larger --subset"
         )
     keep, held = train_test_split(
         np.arange(len(raw.labels)), test_size=n_held, stratify=raw.labels, random_state=seed
@@ -211,14 +211,14 @@ class ImageFolderSource:
                 continue
             found[parts[idx]].append((parts[idx + 1], name))
             empty_dirs.discard((parts[idx], parts[idx + 1]))
+        if empty_dirs:
+            split, cls = sorted(empty_dirs)[0]
+            raise InputError(f"{self.location}: class folder {split}/{cls} holds no images")
         if not found["train"]:
             raise InputError(
                 f"{self.location} has no images under train/<class>/; expected the image-folder "
                 "layout train/<class>/<image> (and optionally test/<class>/<image>)"
             )
-        if empty_dirs:
-            split, cls = sorted(empty_dirs)[0]
-            raise InputError(f"{self.location}: class folder {split}/{cls} holds no images")
         return found
 
     def _class_dirs(self) -> set[tuple[str, str]]:

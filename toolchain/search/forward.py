@@ -146,7 +146,7 @@ class ForwardSearch:
         clock = PhaseClock()
         try:
             with tempfile.TemporaryDirectory(prefix="petri-") as tmp:
-                result = self.train_one(step, trial.number, Path(tmp), clock)
+                result = self.train_one(step, trial.number, Path(tmp), clock, label)
                 with clock.phase("store"):
                     self.study.set_attrs(trial, result.attrs)
                     self.study.upload(trial, result.files)
@@ -167,7 +167,9 @@ class ForwardSearch:
         )
         return trial.number, True
 
-    def train_one(self, step: Step, number: int, workdir: Path, clock: PhaseClock) -> TrainedModel:
+    def train_one(
+        self, step: Step, number: int, workdir: Path, clock: PhaseClock, label: str
+    ) -> TrainedModel:
         preset = self.config.preset
         epochs = preset.child_epochs if step.parent else preset.seed_epochs
         model_seed = self.config.seed * 100_003 + number
@@ -177,4 +179,10 @@ class ForwardSearch:
             self.study.download(step.parent, "weights", parent_weights)
         model = build_model(step.genotype, self.data, parent_weights, model_seed)
         config = TrainConfig(epochs=epochs, batch_size=preset.batch_size, lr=preset.lr)
-        return train_and_measure(model, self.data, self.profile, config, model_seed, workdir, clock)
+
+        def on_epoch(epoch: int, epochs: int, loss: float) -> None:
+            self.log(f"{label}: epoch {epoch}/{epochs}, loss {loss:.3f}")
+
+        return train_and_measure(
+            model, self.data, self.profile, config, model_seed, workdir, clock, on_epoch
+        )

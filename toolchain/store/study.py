@@ -8,6 +8,7 @@ search's profile). Feasibility under the budget is stored as an Optuna constrain
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,9 @@ class SearchStudy:
             storage=storage,
             directions=["minimize", "minimize"],
         )
-        study.set_metric_names(["val_error", "latency_ms"])
+        with warnings.catch_warnings():  # experimental in Optuna, stable enough for a label
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["val_error", "latency_ms"])
         study.set_user_attr(META_KEY, meta)
         return cls(study, default_artifact_dir(url))
 

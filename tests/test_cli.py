@@ -1,0 +1,147 @@
+"""The command line end to end, as a user runs it: real processes, real storage, real data."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolchain.store import SearchStudy
+
+PETRI = str(Path(sys.executable).parent / "petri")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def petri(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PETRI, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def search_args(db: Path, profile: Path, max_models: int, *extra: str) -> list[str]:
+    return [
+        "search", "--dataset", "digits", "--hw", str(profile), "--budget-ms", "5",
+        "--storage", f"sqlite:///{db}", "--study", "t", "--max-models", str(max_models),
+        "--preset", "smoke", "--seed", "1", *extra,
+    ]  # fmt: skip
+
+
+def test_search_then_front_pick_export_and_resume(tmp_path: Path, fast_profile: Path) -> None:
+    db = tmp_path / "p.db"
+    run = petri(*search_args(db, fast_profile, 3), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    study = SearchStudy.load(f"sqlite:///{db}", "t")
+    finished = study.finished()
+    assert len(finished) == 3 and finished[0].parent is None
+    assert all(r.parent is not None for r in finished[1:])
+    attrs = study.study.trials[1].user_attrs
+    assert set(attrs["phase_seconds"]) == {"train", "export", "parity", "measure", "store"}
+    assert attrs["parity"]["passed"] and attrs["parity"]["batch_size"] != 1
+    assert attrs["latency"]["stats"]["n"] >= 30 and attrs["latency"]["profile"] == "cpu-ort-fast"
+
+    front = json.loads(petri("front", "--storage", f"sqlite:///{db}", "--study", "t", "--json", cwd=tmp_path).stdout)
+    assert [row["trial"] for row in front] == sorted((r.trial for r in finished), key=lambda t: finished[t].latency_ms)
+    assert any(row["front"] for row in front)
+
+    picked = petri("pick", "--storage", f"sqlite:///{db}", "--study", "t", "--budget-ms", "5", "--json", cwd=tmp_path)
+    summary = json.loads(picked.stdout)
+    best = max(finished, key=lambda r: r.val_accuracy)
+    assert summary["val_accuracy"] == best.val_accuracy and summary["budget_ms"] == 5.0
+    assert {"trial", "latency_ms", "test_accuracy", "params"} <= set(summary)
+
+    exported = petri("export", "--storage", f"sqlite:///{db}", "--study", "t", "--budget-ms", "5", "--out", "deploy", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    meta = json.loads((tmp_path / "deploy" / "metadata.json").read_text())
+    assert meta["model"]["trial"] == summary["trial"] and meta["input"]["shape"][1:] == [1, 8, 8]
+    assert meta["classes"] == [str(d) for d in range(10)]
+    check = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "reproduce_accuracy.py"), str(tmp_path / "deploy")],
+        capture_output=True, text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    again = petri(*search_args(db, fast_profile, 4), cwd=tmp_path)  # resume: one more model
+    assert again.returncode == 0, again.stderr
+    after = SearchStudy.load(f"sqlite:///{db}", "t").finished()
+    assert [r.trial for r in after] == [0, 1, 2, 3]
+    assert [r.latency for r in after[:3]] == [r.latency for r in finished]
+
+
+def test_same_seed_same_architectures(tmp_path: Path, fast_profile: Path) -> None:
+    ids = []
+    for name in ("a.db", "b.db"):
+        assert petri(*search_args(tmp_path / name, fast_profile, 3), cwd=tmp_path).returncode == 0
+        ids.append([r.arch_id for r in SearchStudy.load(f"sqlite:///{tmp_path / name}", "t").finished()])
+    assert ids[0] == ids[1] and len(set(ids[0])) == 3
+
+
+def test_ctrl_c_keeps_the_storage_and_the_rerun_goes_on(tmp_path: Path, fast_profile: Path) -> None:
+    db = tmp_path / "p.db"
+    proc = subprocess.Popen([PETRI, *search_args(db, fast_profile, 3)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # wait for the first finished model, then for the next to start
+        if "training" in line and "trial 1" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command" in rest
+    records = SearchStudy.load(f"sqlite:///{db}", "t").records()
+    assert [(r.trial, r.state.name) for r in records] == [(0, "COMPLETE"), (1, "FAIL")]
+    assert "interrupted" in (records[1].fail_reason or "")
+
+    rerun = petri(*search_args(db, fast_profile, 2), cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    finished = SearchStudy.load(f"sqlite:///{db}", "t").finished()
+    assert [r.trial for r in finished] == [0, 2]  # the seed was not trained again
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--dataset": "imagefolder:/no/such/data"}, "does not exist"),
+        ({"--dataset": "EMPTY"}, "holds no images"),
+        ({"--dataset": "BROKEN"}, "cannot decode image"),
+        ({"--hw": "BAD_PROFILE"}, "field 'threads'"),
+        ({"--storage": "sqlite:////no/such/folder/p.db"}, "does not exist"),
+        ({"--budget-ms": "-1"}, "--budget-ms"),
+    ],
+    ids=["missing-data", "empty-class", "broken-image", "bad-profile", "bad-storage", "negative-budget"],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, fast_profile: Path, change: dict[str, str], message: str
+) -> None:
+    args = search_args(tmp_path / "p.db", fast_profile, 1)
+    (key, value), = change.items()
+    if value == "EMPTY":
+        (tmp_path / "imgs" / "train" / "a").mkdir(parents=True)
+        (tmp_path / "imgs" / "train" / "b").mkdir(parents=True)
+        value = f"imagefolder:{tmp_path / 'imgs'}"
+    elif value == "BROKEN":
+        for cls in ("a", "b"):
+            (tmp_path / "imgs" / "train" / cls).mkdir(parents=True)
+            for i in range(10):
+                (tmp_path / "imgs" / "train" / cls / f"{i}.png").write_bytes(b"\x89PNG not really")
+        value = f"imagefolder:{tmp_path / 'imgs'}"
+    elif value == "BAD_PROFILE":
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(fast_profile.read_text().replace("threads: 1", "threads: -3"))
+        value = str(bad)
+    args[args.index(key) + 1] = value
+    run = petri(*args, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    error_lines = [line for line in run.stderr.splitlines() if "rror" in line]
+    assert len(error_lines) == 1 and message in error_lines[0], run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "p.db").exists()
+
+
+def test_pick_with_nothing_under_budget_exits_3(tmp_path: Path, fast_profile: Path) -> None:
+    db = tmp_path / "p.db"
+    assert petri(*search_args(db, fast_profile, 1), cwd=tmp_path).returncode == 0
+    run = petri("pick", "--storage", f"sqlite:///{db}", "--study", "t", "--budget-ms", "0.0001", cwd=tmp_path)
+    assert run.returncode == 3
+    assert run.stderr.startswith("error: no model meets 0.0001 ms; closest: trial 0 at")
+    missing = petri("pick", "--storage", f"sqlite:///{db}", "--study", "nope", "--budget-ms", "1", cwd=tmp_path)
+    assert missing.returncode == 2 and "available: t" in missing.stderr

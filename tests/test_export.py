@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+
+from toolchain.arch.genotype import seed_genotype
+from toolchain.arch.network import Network
+from toolchain.errors import ModelFailed
+from toolchain.export.onnx import INPUT_NAME, check_parity, export_onnx
+
+
+def test_export_has_a_dynamic_batch_axis(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    export_onnx(Network(seed_genotype(4, 2), 3, 10), (3, 16, 16), path, batch_size=1)
+    graph_input = onnx.load(str(path)).graph.input[0]
+    assert graph_input.name == INPUT_NAME
+    dims = graph_input.type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 16, 16]
+
+
+def test_parity_catches_a_different_model(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    torch.manual_seed(0)
+    exported = Network(seed_genotype(4, 2), 3, 10)
+    export_onnx(exported, (3, 16, 16), path, batch_size=1)
+    images = torch.randn(5, 3, 16, 16)
+    ok = check_parity(exported, path, images)
+    assert ok.passed and ok.max_abs_diff <= ok.tolerance
+    other = Network(seed_genotype(4, 2), 3, 10)  # same shapes, other weights
+    with pytest.raises(ModelFailed, match="differs from PyTorch") as info:
+        check_parity(other, path, images)
+    assert info.value.details["parity"]["passed"] is False

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from toolchain.arch.genotype import Cell, Edge, Genotype, Node, seed_genotype
+
+
+def test_json_round_trip_keeps_arch_id() -> None:
+    g = seed_genotype(16, 2)
+    grown = g.with_cell(1, g.cells[1].with_node(Node((Edge(0, "max_pool_3x3"), Edge(2, "identity")))))
+    back = Genotype.from_dict(grown.to_dict())
+    assert back == grown
+    assert back.arch_id == grown.arch_id != g.arch_id
+
+
+def test_arch_id_is_stable_across_processes() -> None:
+    code = "from toolchain.arch.genotype import seed_genotype; print(seed_genotype(16, 2).arch_id)"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == seed_genotype(16, 2).arch_id
+
+
+def test_seed_has_one_sep_conv_cell_per_stage() -> None:
+    g = seed_genotype(8, 2)
+    assert [c.reduction for c in g.cells] == [False, True, True]
+    assert all(c.nodes == (Node((Edge(1, "sep_conv_3x3"),)),) for c in g.cells)
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (Cell(False, (Node((Edge(2, "identity"),)),)), "input 2 is not an earlier node"),
+        (Cell(False, (Node((Edge(0, "conv_7x7"),)),)), "unknown op"),
+        (Cell(False, (Node(()),)), "has no edges"),
+        (Cell(False, ()), "has no nodes"),
+    ],
+)
+def test_invalid_genotypes_are_rejected(cell: Cell, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Genotype(8, (cell,))

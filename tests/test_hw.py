@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from toolchain.errors import InputError
+from toolchain.hw import environment_fingerprint, list_profiles, load_profile
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_cpu_ort_profile_loads_by_name() -> None:
+    profile = load_profile("cpu-ort")
+    assert (profile.backend, profile.device, profile.precision) == ("onnxruntime", "cpu", "fp32")
+    assert profile.batch_size == 1
+    assert profile.budget_statistic == "median"
+    assert profile.timing.min_runs >= 10
+    assert "cpu-ort" in list_profiles()
+
+
+def _write(tmp_path: Path, changes: dict) -> Path:
+    data = yaml.safe_load((REPO / "hwprofiles" / "cpu-ort.yaml").read_text())
+    data.update(changes)
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"batch_sise": 4}, "batch_sise"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"threads": "many"}, "threads"),
+        ({"budget_statistic": "p50"}, "budget_statistic"),
+        ({"timing": {"min_runs": 100, "min_secs": 1}}, "timing.min_secs"),
+    ],
+)
+def test_bad_profile_names_file_and_field(tmp_path: Path, changes: dict, field: str) -> None:
+    path = _write(tmp_path, changes)
+    with pytest.raises(InputError) as info:
+        load_profile(str(path))
+    message = str(info.value)
+    assert str(path) in message and repr(field) in message
+    assert "\n" not in message and info.value.exit_code == 2
+
+
+def test_profile_that_is_not_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(InputError, match="must be a mapping"):
+        load_profile(str(path))
+
+
+def test_unknown_profile_name_lists_available() -> None:
+    with pytest.raises(InputError, match="available: .*cpu-ort"):
+        load_profile("no-such-target")
+
+
+def test_fingerprint_names_cpu_and_runtime_versions() -> None:
+    import onnxruntime
+
+    fp = environment_fingerprint()
+    assert fp["onnxruntime"] == onnxruntime.__version__
+    assert isinstance(fp["cpu"], str) and fp["cpu"]
+    assert int(fp["cpu_count"]) >= 1

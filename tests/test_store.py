@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from toolchain.arch.genotype import seed_genotype
+from toolchain.errors import StorageError
+from toolchain.store import SearchStudy
+from toolchain.store.study import open_storage
+from toolchain.store.urls import default_artifact_dir, masked
+
+META = {"dataset": "digits", "subset": None, "image_size": None, "seed": 0, "preset": "smoke", "profile": {"name": "cpu-ort"}}
+
+
+def test_a_model_is_one_trial_with_attributes_constraint_and_artifacts(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    study = SearchStudy.open_for_search(url, "s", META)
+    g = seed_genotype(8, 2)
+    trial = study.ask(g, parent=None, growth=None)
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"onnx bytes")
+    study.set_attrs(trial, {"val_accuracy": 0.9, "latency_ms": 1.5})
+    study.upload(trial, {"onnx": onnx_file})
+    frozen = study.complete(trial, val_error=0.1, latency_ms=1.5, budget_ms=1.0)
+    assert frozen.values == [0.1, 1.5]
+    assert frozen.system_attrs["constraints:latency_over_budget_ms"] == pytest.approx(0.5)
+
+    reopened = SearchStudy.load(url, "s")  # a new connection sees the same model
+    (rec,) = reopened.finished()
+    assert (rec.trial, rec.genotype, rec.val_accuracy, rec.latency_ms) == (0, g, 0.9, 1.5)
+    assert reopened.study.best_trials == []  # infeasible under the budget it was searched with
+    out = tmp_path / "back.onnx"
+    reopened.download(rec, "onnx", out)
+    assert out.read_bytes() == b"onnx bytes"
+    assert default_artifact_dir(url) == tmp_path / "p-artifacts"
+
+
+def test_failed_model_keeps_its_reason(tmp_path: Path) -> None:
+    study = SearchStudy.open_for_search(f"sqlite:///{tmp_path / 'p.db'}", "s", META)
+    trial = study.ask(seed_genotype(8, 2), parent=None, growth=None)
+    study.fail(trial, "loss became nan in epoch 2")
+    (rec,) = study.records()
+    assert rec.state == TrialState.FAIL and rec.fail_reason == "loss became nan in epoch 2"
+    assert study.finished() == []
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    SearchStudy.open_for_search(url, "s", META)
+    with pytest.raises(StorageError, match="searched with dataset 'digits'"):
+        SearchStudy.open_for_search(url, "s", {**META, "dataset": "imagefolder:x"})
+
+
+def test_missing_study_lists_the_ones_there(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    SearchStudy.open_for_search(url, "first", META)
+    with pytest.raises(StorageError, match="available: first"):
+        SearchStudy.load(url, "second")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:////no/such/folder/p.db", "folder /no/such/folder does not exist"),
+        ("not a url", "not a database URL"),
+        ("postgresql://user:secret@127.0.0.1:1/db", "cannot open storage"),
+    ],
+)
+def test_unopenable_storage_is_one_clear_line(url: str, message: str) -> None:
+    with pytest.raises(StorageError, match=message) as info:
+        open_storage(url, must_exist=False)
+    assert "secret" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="run `petri search"):
+        SearchStudy.load(f"sqlite:///{tmp_path / 'none.db'}", "s")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_passwords_are_masked() -> None:
+    assert "secret" not in masked("postgresql://me:secret@db.example/petri")
+    assert masked("sqlite:///petri.db") == "sqlite:///petri.db"
