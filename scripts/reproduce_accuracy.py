@@ -58,7 +58,9 @@ def read_digits(items: list[str], prep: dict, classes: list[str]) -> tuple[np.nd
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("bundle", type=Path, help="folder written by `petri export`")
     parser.add_argument("--data", type=Path, help="the image folder or tarball (not for digits)")
     parser.add_argument("--tolerance", type=float, default=0.5, help="allowed difference, points")
@@ -75,12 +77,16 @@ def main() -> int:
             parser.error(f"this bundle was trained on {dataset['spec']}; pass --data PATH")
         pixels = read_images(args.data, items, prep)
         labels = np.asarray([classes.index(Path(item).parts[-2]) for item in items])
-    x = ((pixels - np.asarray(prep["mean"], np.float32)) / np.asarray(prep["std"], np.float32))
+    x = (pixels - np.asarray(prep["mean"], np.float32)) / np.asarray(prep["std"], np.float32)
     x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
-    session = ort.InferenceSession(str(args.bundle / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(args.bundle / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     name = meta["input"]["name"]
-    logits = np.concatenate([session.run(None, {name: x[i : i + 256]})[0] for i in range(0, len(x), 256)])
+    logits = np.concatenate(
+        [session.run(None, {name: x[i : i + 256]})[0] for i in range(0, len(x), 256)]
+    )
     reproduced = float((logits.argmax(1) == labels).mean())
     recorded = meta["accuracy"]["test"]
     diff = abs(reproduced - recorded) * 100

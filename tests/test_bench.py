@@ -41,7 +41,9 @@ def test_high_variation_is_measured_again_and_flagged() -> None:
         if next(calls) % 2:
             np.linalg.svd(heavy)
 
-    settings = TimingSettings(warmup_seconds=0, warmup_runs=1, min_seconds=0.01, min_runs=20, cv_limit=0.15)
+    settings = TimingSettings(
+        warmup_seconds=0, warmup_runs=1, min_seconds=0.01, min_runs=20, cv_limit=0.15
+    )
     stats, remeasured, unstable = time_with_recheck(run_once, settings)
     assert remeasured and unstable
     assert stats.cv > 0.15 and stats.n >= 20

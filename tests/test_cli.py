@@ -41,24 +41,52 @@ def test_search_then_front_pick_export_and_resume(tmp_path: Path, fast_profile: 
     assert attrs["parity"]["passed"] and attrs["parity"]["batch_size"] != 1
     assert attrs["latency"]["stats"]["n"] >= 30 and attrs["latency"]["profile"] == "cpu-ort-fast"
 
-    front = json.loads(petri("front", "--storage", f"sqlite:///{db}", "--study", "t", "--json", cwd=tmp_path).stdout)
-    assert [row["trial"] for row in front] == sorted((r.trial for r in finished), key=lambda t: finished[t].latency_ms)
+    front = json.loads(
+        petri(
+            "front", "--storage", f"sqlite:///{db}", "--study", "t", "--json", cwd=tmp_path
+        ).stdout
+    )
+    assert [row["trial"] for row in front] == sorted(
+        (r.trial for r in finished), key=lambda t: finished[t].latency_ms
+    )
     assert any(row["front"] for row in front)
 
-    picked = petri("pick", "--storage", f"sqlite:///{db}", "--study", "t", "--budget-ms", "5", "--json", cwd=tmp_path)
+    picked = petri(
+        "pick",
+        "--storage",
+        f"sqlite:///{db}",
+        "--study",
+        "t",
+        "--budget-ms",
+        "5",
+        "--json",
+        cwd=tmp_path,
+    )
     summary = json.loads(picked.stdout)
     best = max(finished, key=lambda r: r.val_accuracy)
     assert summary["val_accuracy"] == best.val_accuracy and summary["budget_ms"] == 5.0
     assert {"trial", "latency_ms", "test_accuracy", "params"} <= set(summary)
 
-    exported = petri("export", "--storage", f"sqlite:///{db}", "--study", "t", "--budget-ms", "5", "--out", "deploy", cwd=tmp_path)
+    exported = petri(
+        "export",
+        "--storage",
+        f"sqlite:///{db}",
+        "--study",
+        "t",
+        "--budget-ms",
+        "5",
+        "--out",
+        "deploy",
+        cwd=tmp_path,
+    )
     assert exported.returncode == 0, exported.stderr
     meta = json.loads((tmp_path / "deploy" / "metadata.json").read_text())
     assert meta["model"]["trial"] == summary["trial"] and meta["input"]["shape"][1:] == [1, 8, 8]
     assert meta["classes"] == [str(d) for d in range(10)]
     check = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "reproduce_accuracy.py"), str(tmp_path / "deploy")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stdout + check.stderr
 
@@ -73,13 +101,17 @@ def test_same_seed_same_architectures(tmp_path: Path, fast_profile: Path) -> Non
     ids = []
     for name in ("a.db", "b.db"):
         assert petri(*search_args(tmp_path / name, fast_profile, 3), cwd=tmp_path).returncode == 0
-        ids.append([r.arch_id for r in SearchStudy.load(f"sqlite:///{tmp_path / name}", "t").finished()])
+        ids.append(
+            [r.arch_id for r in SearchStudy.load(f"sqlite:///{tmp_path / name}", "t").finished()]
+        )
     assert ids[0] == ids[1] and len(set(ids[0])) == 3
 
 
 def test_ctrl_c_keeps_the_storage_and_the_rerun_goes_on(tmp_path: Path, fast_profile: Path) -> None:
     db = tmp_path / "p.db"
-    proc = subprocess.Popen([PETRI, *search_args(db, fast_profile, 3)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PETRI, *search_args(db, fast_profile, 3)], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
     assert proc.stderr is not None
     for line in proc.stderr:  # wait for the first finished model, then for the next to start
         if "training" in line and "trial 1" in line:
@@ -107,13 +139,20 @@ def test_ctrl_c_keeps_the_storage_and_the_rerun_goes_on(tmp_path: Path, fast_pro
         ({"--storage": "sqlite:////no/such/folder/p.db"}, "does not exist"),
         ({"--budget-ms": "-1"}, "--budget-ms"),
     ],
-    ids=["missing-data", "empty-class", "broken-image", "bad-profile", "bad-storage", "negative-budget"],
+    ids=[
+        "missing-data",
+        "empty-class",
+        "broken-image",
+        "bad-profile",
+        "bad-storage",
+        "negative-budget",
+    ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     tmp_path: Path, fast_profile: Path, change: dict[str, str], message: str
 ) -> None:
     args = search_args(tmp_path / "p.db", fast_profile, 1)
-    (key, value), = change.items()
+    ((key, value),) = change.items()
     if value == "EMPTY":
         (tmp_path / "imgs" / "train" / "a").mkdir(parents=True)
         (tmp_path / "imgs" / "train" / "b").mkdir(parents=True)
@@ -140,8 +179,23 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 def test_pick_with_nothing_under_budget_exits_3(tmp_path: Path, fast_profile: Path) -> None:
     db = tmp_path / "p.db"
     assert petri(*search_args(db, fast_profile, 1), cwd=tmp_path).returncode == 0
-    run = petri("pick", "--storage", f"sqlite:///{db}", "--study", "t", "--budget-ms", "0.0001", cwd=tmp_path)
+    rows = json.loads(
+        petri("studies", "--storage", f"sqlite:///{db}", "--json", cwd=tmp_path).stdout
+    )
+    assert [(r["study"], r["finished"], r["profile"]) for r in rows] == [("t", 1, "cpu-ort-fast")]
+    run = petri(
+        "pick",
+        "--storage",
+        f"sqlite:///{db}",
+        "--study",
+        "t",
+        "--budget-ms",
+        "0.0001",
+        cwd=tmp_path,
+    )
     assert run.returncode == 3
     assert run.stderr.startswith("error: no model meets 0.0001 ms; closest: trial 0 at")
-    missing = petri("pick", "--storage", f"sqlite:///{db}", "--study", "nope", "--budget-ms", "1", cwd=tmp_path)
+    missing = petri(
+        "pick", "--storage", f"sqlite:///{db}", "--study", "nope", "--budget-ms", "1", cwd=tmp_path
+    )
     assert missing.returncode == 2 and "available: t" in missing.stderr

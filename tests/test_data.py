@@ -87,8 +87,14 @@ def test_mixed_sizes_need_image_size(tmp_path: Path) -> None:
     ("make", "message"),
     [
         (lambda root: None, "does not exist"),
-        (lambda root: (root / "train" / "empty").mkdir(parents=True), "train/empty holds no images"),
-        (lambda root: (root / "train" / "a" / "0.png").write_bytes(b"not a png"), "cannot decode image"),
+        (
+            lambda root: (root / "train" / "empty").mkdir(parents=True),
+            "train/empty holds no images",
+        ),
+        (
+            lambda root: (root / "train" / "a" / "0.png").write_bytes(b"not a png"),
+            "cannot decode image",
+        ),
     ],
     ids=["missing", "empty-class", "broken-image"],
 )

@@ -13,13 +13,28 @@ GENOTYPE = seed_genotype(8, 2)
 
 def record(trial: int, val: float, latency: float) -> ModelRecord:
     return ModelRecord(
-        trial=trial, state=TrialState.COMPLETE, genotype=GENOTYPE, arch_id=GENOTYPE.arch_id,
-        parent=None, params=1000 + trial, val_accuracy=val, test_accuracy=val - 0.01,
-        latency_ms=latency, latency=None, artifacts={}, fail_reason=None,
+        trial=trial,
+        state=TrialState.COMPLETE,
+        genotype=GENOTYPE,
+        arch_id=GENOTYPE.arch_id,
+        parent=None,
+        params=1000 + trial,
+        val_accuracy=val,
+        test_accuracy=val - 0.01,
+        latency_ms=latency,
+        latency=None,
+        artifacts={},
+        fail_reason=None,
     )
 
 
-MODELS = [record(0, 0.80, 0.5), record(1, 0.90, 1.0), record(2, 0.85, 1.5), record(3, 0.95, 3.0), record(4, 0.90, 0.9)]
+MODELS = [
+    record(0, 0.80, 0.5),
+    record(1, 0.90, 1.0),
+    record(2, 0.85, 1.5),
+    record(3, 0.95, 3.0),
+    record(4, 0.90, 0.9),
+]
 
 
 def test_pick_is_most_accurate_under_budget() -> None:

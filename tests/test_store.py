@@ -11,7 +11,14 @@ from toolchain.store import SearchStudy
 from toolchain.store.study import open_storage
 from toolchain.store.urls import default_artifact_dir, masked
 
-META = {"dataset": "digits", "subset": None, "image_size": None, "seed": 0, "preset": "smoke", "profile": {"name": "cpu-ort"}}
+META = {
+    "dataset": "digits",
+    "subset": None,
+    "image_size": None,
+    "seed": 0,
+    "preset": "smoke",
+    "profile": {"name": "cpu-ort"},
+}
 
 
 def test_a_model_is_one_trial_with_attributes_constraint_and_artifacts(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from toolchain.errors import PetriError
+from toolchain.errors import InputError, PetriError
 
 if TYPE_CHECKING:
     from toolchain.store import SearchStudy
@@ -43,17 +43,33 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command()
-@click.option("--hw", default="cpu-ort", show_default=True, help="Profile name in hwprofiles/ or a YAML path.")
-@click.option("--dataset", required=True, help="digits, or imagefolder:PATH (folder or .tar/.tar.gz).")
-@click.option("--subset", type=click.IntRange(min=1), help="Use N training images (stratified, seeded).")
-@click.option("--image-size", type=click.IntRange(min=4), help="Resize image-folder images to N x N.")
-@click.option("--budget-ms", type=budget_type, required=True, help="Latency budget on the profile, in ms.")
+@click.option(
+    "--hw", default="cpu-ort", show_default=True, help="Profile name in hwprofiles/ or a YAML path."
+)
+@click.option(
+    "--dataset", required=True, help="digits, or imagefolder:PATH (folder or .tar/.tar.gz)."
+)
+@click.option(
+    "--subset", type=click.IntRange(min=1), help="Use N training images (stratified, seeded)."
+)
+@click.option(
+    "--image-size", type=click.IntRange(min=4), help="Resize image-folder images to N x N."
+)
+@click.option(
+    "--budget-ms", type=budget_type, required=True, help="Latency budget on the profile, in ms."
+)
 @storage_option
 @study_option
-@click.option("--max-models", type=click.IntRange(min=1), required=True, help="Finished models in the study.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), help="Minutes; no new model after.")
+@click.option(
+    "--max-models", type=click.IntRange(min=1), required=True, help="Finished models in the study."
+)
+@click.option(
+    "--time-limit", type=click.FloatRange(min=0, min_open=True), help="Minutes; no new model after."
+)
 @click.option("--preset", type=click.Choice(["smoke", "cpu"]), default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed and data, same architectures.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Same seed and data, same architectures."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def search(quiet: bool, **options: Any) -> None:
     """Grow, train, export and measure models into a study.
@@ -130,7 +146,9 @@ def pick(storage: str, study: str, budget_ms: float, as_json: bool) -> None:
 @study_option
 @click.option("--trial", type=click.IntRange(min=0), help="Export this trial.")
 @click.option("--budget-ms", type=budget_type, help="Export the pick under this budget.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the bundle.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="New folder for the bundle."
+)
 def export(storage: str, study: str, trial: int | None, budget_ms: float | None, out: Path) -> None:
     """Write a deployable bundle: model.onnx and metadata.json.
 
@@ -147,12 +165,35 @@ def export(storage: str, study: str, trial: int | None, budget_ms: float | None,
     if trial is not None:
         record = found.record(trial)
         if not record.finished:
-            raise PetriError(f"trial {trial} did not finish ({record.fail_reason}); pick another")
+            raise InputError(f"trial {trial} did not finish ({record.fail_reason}); pick another")
     else:
         assert budget_ms is not None
         record = pick_under_budget(found.finished(), budget_ms)
     write_bundle(found, record, out)
     click.echo(f"wrote {out}/model.onnx and {out}/metadata.json (trial {record.trial})")
+
+
+@cli.command()
+@storage_option
+@json_option
+def studies(storage: str, as_json: bool) -> None:
+    """The studies in a storage, with their dataset, profile and model counts.
+
+    \b
+    petri studies
+    petri studies --storage sqlite:///runs/petri.db --json
+    """
+    from toolchain.report import study_rows
+
+    rows = study_rows(storage)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['study']:<20} {row['finished']:>4} finished {row['failed']:>3} failed  "
+            f"{row['dataset']} on {row['profile']}, budget {row['budget_ms']} ms"
+        )
 
 
 @cli.group()

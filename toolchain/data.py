@@ -53,6 +53,9 @@ class Dataset:
     preprocessing: Preprocessing
     hflip: bool  # whether horizontal flips are a valid augmentation (not for digits)
 
+    def splits(self) -> dict[str, Split]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
     @property
     def input_shape(self) -> tuple[int, int, int]:
         _, c, h, w = self.train.images.shape
@@ -114,7 +117,9 @@ def _load_digits(seed: int) -> tuple[RawSplit, RawSplit, list[str], float, str, 
 
     bunch = load_digits()
     pixels = bunch.images.astype(np.float32)[..., None]  # (N, 8, 8, 1), values 0..16
-    whole = RawSplit(pixels, bunch.target.astype(np.int64), tuple(f"digits:{i}" for i in range(len(pixels))))
+    whole = RawSplit(
+        pixels, bunch.target.astype(np.int64), tuple(f"digits:{i}" for i in range(len(pixels)))
+    )
     # digits has no test split of its own: hold one out, stratified, before anything else.
     pool, test = stratified_split(whole, TEST_FRACTION_WHEN_MISSING, seed)
     return pool, test, [str(c) for c in bunch.target_names], 16.0, "L", False
@@ -157,19 +162,19 @@ def channel_stats(pixels: np.ndarray, scale: float) -> tuple[tuple[float, ...], 
 
 
 def normalise(raw: RawSplit, prep: Preprocessing) -> Split:
-    x = raw.pixels.astype(np.float32) / prep.scale
-    x = (x - np.asarray(prep.mean, np.float32)) / np.asarray(prep.std, np.float32)
+    unit = raw.pixels.astype(np.float32) / prep.scale
+    x = (unit - np.asarray(prep.mean, np.float32)) / np.asarray(prep.std, np.float32)
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     return Split(images, torch.from_numpy(raw.labels.astype(np.int64)), raw.items)
 
 
 def decode_image(data: bytes, mode: str, resize: tuple[int, int] | None) -> np.ndarray:
     """Bytes of an image file -> (H, W, C) uint8, exactly as the export bundle documents it."""
-    with Image.open(io.BytesIO(data)) as img:
-        img = img.convert(mode)
-        if resize is not None:
-            img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
-        arr = np.asarray(img, dtype=np.uint8)
+    with Image.open(io.BytesIO(data)) as file:
+        img = file.convert(mode)
+    if resize is not None:
+        img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr
 
 
@@ -207,7 +212,11 @@ class ImageFolderSource:
         for name in sorted(names):
             parts = Path(name).parts
             idx = next((i for i, p in enumerate(parts) if p in found), None)
-            if idx is None or len(parts) - idx != 3 or Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+            if (
+                idx is None
+                or len(parts) - idx != 3
+                or Path(name).suffix.lower() not in IMAGE_SUFFIXES
+            ):
                 continue
             found[parts[idx]].append((parts[idx + 1], name))
             empty_dirs.discard((parts[idx], parts[idx + 1]))
@@ -247,7 +256,9 @@ class ImageFolderSource:
     def _raw(self, entries: Sequence[tuple[str, str]]) -> RawSplit:
         """A split of file names only (zero-sized pixels): subsets are chosen before decoding."""
         labels = np.asarray([self.classes.index(cls) for cls, _ in entries], dtype=np.int64)
-        return RawSplit(np.empty((len(entries), 0, 0, 0), np.uint8), labels, tuple(n for _, n in entries))
+        return RawSplit(
+            np.empty((len(entries), 0, 0, 0), np.uint8), labels, tuple(n for _, n in entries)
+        )
 
     def load(self, seed: int, subset: int | None) -> tuple[RawSplit, RawSplit]:
         pool = self._raw(self.files["train"])

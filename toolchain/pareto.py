@@ -21,11 +21,14 @@ def pick_under_budget(finished: list[ModelRecord], budget_ms: float) -> ModelRec
     fitting = [r for r in finished if fits(r, budget_ms)]
     if fitting:
         return max(fitting, key=lambda r: (r.val_accuracy, -(r.latency_ms or 0.0), -r.trial))
-    measured = sorted((r for r in finished if r.latency_ms is not None), key=lambda r: r.latency_ms or 0.0)
+    measured = sorted(
+        (r for r in finished if r.latency_ms is not None), key=lambda r: r.latency_ms or 0.0
+    )
     if not measured:
         raise NothingFitsError("the study has no finished model yet; run `petri search` first")
     closest = ", ".join(
-        f"trial {r.trial} at {r.latency_ms:.3f} ms (val {r.val_accuracy:.2%})" for r in measured[:CLOSEST_SHOWN]
+        f"trial {r.trial} at {r.latency_ms:.3f} ms (val {r.val_accuracy:.2%})"
+        for r in measured[:CLOSEST_SHOWN]
     )
     raise NothingFitsError(f"no model meets {budget_ms:g} ms; closest: {closest}")
 

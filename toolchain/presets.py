@@ -25,9 +25,25 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         # Seconds on digits: for tests and for trying the command line.
-        Preset("smoke", channels=8, seed_epochs=2, child_epochs=1, batch_size=64, lr=0.05, val_fraction=0.15),
+        Preset(
+            "smoke",
+            channels=8,
+            seed_epochs=2,
+            child_epochs=1,
+            batch_size=64,
+            lr=0.05,
+            val_fraction=0.15,
+        ),
         # Minutes on two cores: digits in a few minutes, a 5,000-image CIFAR-10 subset in ~15.
-        Preset("cpu", channels=16, seed_epochs=12, child_epochs=6, batch_size=64, lr=0.05, val_fraction=0.1),
+        Preset(
+            "cpu",
+            channels=16,
+            seed_epochs=12,
+            child_epochs=6,
+            batch_size=64,
+            lr=0.05,
+            val_fraction=0.1,
+        ),
     )
 }
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from optuna.trial import TrialState
+
 from toolchain.pareto import pareto_front
 from toolchain.store import ModelRecord, SearchStudy
+from toolchain.store.study import open_storage, study_names
 
 
 def front_rows(study: SearchStudy) -> list[dict[str, Any]]:
@@ -36,19 +39,26 @@ def _row(r: ModelRecord, on_front: bool) -> dict[str, Any]:
     }
 
 
+# (title, width, cell) of the front table; a cell renders one finished model's row.
+COLUMNS: list[tuple[str, int, Any]] = [
+    ("trial", 5, lambda r: f"{r['trial']}"),
+    ("val acc", 8, lambda r: f"{r['val_accuracy']:.2%}"),
+    ("test acc", 8, lambda r: f"{r['test_accuracy']:.2%}"),
+    ("latency ms", 10, lambda r: f"{r['latency_ms']:.3f}{'!' if r['unstable'] else ''}"),
+    ("p99 ms", 8, lambda r: f"{r['p99_ms']:.3f}"),
+    ("params", 9, lambda r: f"{r['params']:,}"),
+    ("parent", 6, lambda r: "" if r["parent"] is None else f"{r['parent']}"),
+]
+
+
 def front_table(rows: list[dict[str, Any]]) -> str:
-    header = f"{'':1} {'trial':>5}  {'val acc':>8}  {'test acc':>8}  {'latency ms':>10}  {'p99 ms':>8}  {'params':>9}  {'parent':>6}  arch"
-    lines = [header]
+    lines = ["  " + "  ".join(f"{title:>{width}}" for title, width, _ in COLUMNS) + "  arch"]
     for row in rows:
         if row["state"] != "complete":
             lines.append(f"  {row['trial']:>5}  {row['state']}: {row['fail_reason'] or ''}")
             continue
-        flag = "!" if row["unstable"] else ""
-        lines.append(
-            f"{'*' if row['front'] else ' '} {row['trial']:>5}  {row['val_accuracy']:>8.2%}  "
-            f"{row['test_accuracy']:>8.2%}  {row['latency_ms']:>9.3f}{flag:1}  {row['p99_ms']:>8.3f}  "
-            f"{row['params']:>9,}  {'' if row['parent'] is None else row['parent']:>6}  {row['arch_id']}"
-        )
+        cells = "  ".join(f"{cell(row):>{width}}" for _, width, cell in COLUMNS)
+        lines.append(f"{'*' if row['front'] else ' '} {cells}  {row['arch_id']}")
     lines.append("* on the Pareto front of validation error and latency;  ! unstable measurement")
     return "\n".join(lines)
 
@@ -69,3 +79,21 @@ def pick_summary(study: SearchStudy, record: ModelRecord, budget_ms: float) -> d
         "arch_id": record.arch_id,
         "profile": study.meta["profile"]["name"],
     }
+
+
+def study_rows(url: str) -> list[dict[str, Any]]:
+    rows = []
+    for name in study_names(open_storage(url, must_exist=True)):
+        study = SearchStudy.load(url, name)
+        records = study.records()
+        rows.append(
+            {
+                "study": name,
+                "finished": sum(r.state == TrialState.COMPLETE for r in records),
+                "failed": sum(r.state == TrialState.FAIL for r in records),
+                "dataset": study.meta.get("dataset"),
+                "profile": study.meta.get("profile", {}).get("name"),
+                "budget_ms": study.meta.get("budget_ms"),
+            }
+        )
+    return rows

@@ -63,11 +63,17 @@ def train(
     gen = seed_everything(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, nesterov=True
+        params,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=True,
     )
     x_all, y_all = data.train.images, data.train.labels
     steps_per_epoch = math.ceil(len(y_all) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimiser, config.epochs * steps_per_epoch
+    )
     losses = []
     for epoch in range(config.epochs):
         model.train()

@@ -101,7 +101,9 @@ def validate(genotype: Genotype) -> None:
                 if edge.op not in OPS:
                     raise ValueError(f"cell {c} node {j}: unknown op {edge.op!r}")
                 if not 0 <= edge.input < CELL_INPUTS + j:
-                    raise ValueError(f"cell {c} node {j}: input {edge.input} is not an earlier node")
+                    raise ValueError(
+                        f"cell {c} node {j}: input {edge.input} is not an earlier node"
+                    )
 
 
 def seed_genotype(channels: int, reductions: int) -> Genotype:

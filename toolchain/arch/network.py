@@ -64,7 +64,9 @@ class Network(nn.Module):
     def __init__(self, genotype: Genotype, in_channels: int, num_classes: int) -> None:
         super().__init__()
         c = genotype.channels
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        )
         c_pp, c_p = c, c
         prev_reduced = False
         cells = []
@@ -74,7 +76,9 @@ class Network(nn.Module):
             cells.append(CellModule(cell, c_pp, c_p, c, prev_prev_larger=prev_reduced))
             c_pp, c_p, prev_reduced = c_p, c, cell.reduction
         self.cells = nn.ModuleList(cells)
-        self.head = nn.Sequential(nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_p, num_classes))
+        self.head = nn.Sequential(
+            nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_p, num_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)

@@ -50,7 +50,9 @@ class DilatedSeparable(nn.Sequential):
         padding = dilation * (kernel - 1) // 2
         super().__init__(
             nn.ReLU(),
-            nn.Conv2d(channels, channels, kernel, stride, padding, dilation, groups=channels, bias=False),
+            nn.Conv2d(
+                channels, channels, kernel, stride, padding, dilation, groups=channels, bias=False
+            ),
             nn.Conv2d(channels, channels, 1, bias=False),
             nn.BatchNorm2d(channels),
         )

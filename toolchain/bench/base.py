@@ -145,7 +145,9 @@ class Backend(ABC):
     name: str
 
     @abstractmethod
-    def measure(self, onnx_path: Path, example: np.ndarray, profile: HardwareProfile) -> LatencyRecord:
+    def measure(
+        self, onnx_path: Path, example: np.ndarray, profile: HardwareProfile
+    ) -> LatencyRecord:
         """Latency of ``onnx_path`` on ``example`` (shape: batch from the profile, C, H, W)."""
 
     def record(
@@ -181,5 +183,7 @@ def register_backend(cls: type[Backend]) -> type[Backend]:
 
 def create_backend(name: str) -> Backend:
     if name not in BACKENDS:
-        raise InputError(f"unknown latency backend {name!r}; available: {', '.join(sorted(BACKENDS))}")
+        raise InputError(
+            f"unknown latency backend {name!r}; available: {', '.join(sorted(BACKENDS))}"
+        )
     return BACKENDS[name]()

@@ -24,10 +24,14 @@ def session_options(profile: HardwareProfile):  # -> ort.SessionOptions
 
     options = ort.SessionOptions()
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, GRAPH_LEVELS[profile.graph_optimization])
+    options.graph_optimization_level = getattr(
+        ort.GraphOptimizationLevel, GRAPH_LEVELS[profile.graph_optimization]
+    )
     options.intra_op_num_threads = profile.threads
     options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if profile.allow_spinning else "0")
+    options.add_session_config_entry(
+        "session.intra_op.allow_spinning", "1" if profile.allow_spinning else "0"
+    )
     return options
 
 
@@ -35,11 +39,15 @@ def session_options(profile: HardwareProfile):  # -> ort.SessionOptions
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def measure(self, onnx_path: Path, example: np.ndarray, profile: HardwareProfile) -> LatencyRecord:
+    def measure(
+        self, onnx_path: Path, example: np.ndarray, profile: HardwareProfile
+    ) -> LatencyRecord:
         import onnxruntime as ort
 
         session = ort.InferenceSession(
-            str(onnx_path), sess_options=session_options(profile), providers=PROVIDERS[profile.device]
+            str(onnx_path),
+            sess_options=session_options(profile),
+            providers=PROVIDERS[profile.device],
         )
         feed = {session.get_inputs()[0].name: np.ascontiguousarray(example, dtype=np.float32)}
         output_names = [o.name for o in session.get_outputs()]

@@ -69,4 +69,3 @@ def write_bundle(study: SearchStudy, record: ModelRecord, out: Path) -> Path:
             out.rmdir()
         shutil.move(str(staging), str(out))
     return out
-

@@ -38,7 +38,9 @@ class ParityResult:
         return asdict(self)
 
 
-def export_onnx(model: nn.Module, input_shape: tuple[int, int, int], path: Path, batch_size: int) -> None:
+def export_onnx(
+    model: nn.Module, input_shape: tuple[int, int, int], path: Path, batch_size: int
+) -> None:
     """Export in eval mode with a symbolic batch axis; then run ``onnx.checker`` on the file."""
     model.eval()
     example = torch.zeros(batch_size, *input_shape)

@@ -82,7 +82,9 @@ def train_and_measure(
         export_onnx(model, data.input_shape, onnx_path, profile.batch_size)
         torch.save(model.state_dict(), weights_path)
     with clock.phase("parity"):
-        parity = check_parity(model, onnx_path, data.val.images[: parity_batch_size(profile.batch_size)])
+        parity = check_parity(
+            model, onnx_path, data.val.images[: parity_batch_size(profile.batch_size)]
+        )
     with clock.phase("measure"):
         example = example_batch(data, profile.batch_size)
         latency = create_backend(profile.backend).measure(onnx_path, example, profile)

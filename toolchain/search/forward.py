@@ -68,7 +68,13 @@ class ForwardSearch:
         config: SearchConfig,
         log: Log = lambda _: None,
     ) -> None:
-        self.study, self.data, self.profile, self.config, self.log = study, data, profile, config, log
+        self.study, self.data, self.profile, self.config, self.log = (
+            study,
+            data,
+            profile,
+            config,
+            log,
+        )
 
     def run(self) -> SearchSummary:
         start = time.monotonic()
@@ -80,7 +86,10 @@ class ForwardSearch:
             if len(finished) >= self.config.max_models:
                 reason = f"{len(finished)} models finished (--max-models {self.config.max_models})"
                 break
-            if self.config.time_limit_s is not None and time.monotonic() - start >= self.config.time_limit_s:
+            if (
+                self.config.time_limit_s is not None
+                and time.monotonic() - start >= self.config.time_limit_s
+            ):
                 reason = "time limit reached"
                 break
             if failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
@@ -151,7 +160,9 @@ class ForwardSearch:
                     self.study.set_attrs(trial, result.attrs)
                     self.study.upload(trial, result.files)
                 self.study.set_attrs(trial, {attr.PHASE_SECONDS: clock.seconds})
-                self.study.complete(trial, result.val_error, result.latency_ms, self.config.budget_ms)
+                self.study.complete(
+                    trial, result.val_error, result.latency_ms, self.config.budget_ms
+                )
         except ModelFailed as exc:
             self.log(f"{label}: failed: {exc.reason}")
             self.study.fail(trial, exc.reason, {**exc.details, attr.PHASE_SECONDS: clock.seconds})

@@ -33,7 +33,9 @@ class SearchRequest:
     time_limit_min: float | None = None
 
 
-def study_meta(request: SearchRequest, profile: HardwareProfile, data: Dataset) -> dict[str, object]:
+def study_meta(
+    request: SearchRequest, profile: HardwareProfile, data: Dataset
+) -> dict[str, object]:
     """What the study was searched with; checked on resume and written into every bundle."""
     return {
         "dataset": request.dataset,
@@ -48,7 +50,11 @@ def study_meta(request: SearchRequest, profile: HardwareProfile, data: Dataset) 
         "input_shape": list(data.input_shape),
         "classes": list(data.classes),
         "preprocessing": asdict(data.preprocessing),
-        "split_sizes": {"train": len(data.train.labels), "val": len(data.val.labels), "test": len(data.test.labels)},
+        "split_sizes": {
+            "train": len(data.train.labels),
+            "val": len(data.val.labels),
+            "test": len(data.test.labels),
+        },
         "test_items": list(data.test.items),
     }
 
@@ -69,11 +75,11 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         val_fraction=preset.val_fraction,
         image_size=request.image_size,
     )
-    log(
-        f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, "
-        f"{len(data.train.labels)} train / {len(data.val.labels)} val / {len(data.test.labels)} test"
+    sizes = " / ".join(f"{len(s.labels)} {name}" for name, s in data.splits().items())
+    log(f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}")
+    study = SearchStudy.open_for_search(
+        request.storage, request.study, study_meta(request, profile, data)
     )
-    study = SearchStudy.open_for_search(request.storage, request.study, study_meta(request, profile, data))
     config = SearchConfig(
         max_models=request.max_models,
         budget_ms=request.budget_ms,

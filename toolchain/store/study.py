@@ -44,7 +44,9 @@ def open_storage(url: str, *, must_exist: bool) -> optuna.storages.RDBStorage:
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    return sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+    return sorted(
+        s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+    )
 
 
 class SearchStudy:
@@ -119,7 +121,9 @@ class SearchStudy:
     def download(self, record: ModelRecord, kind: str, path: Path) -> None:
         if kind not in record.artifacts:
             raise StorageError(f"trial {record.trial} has no {kind} artifact")
-        download_artifact(artifact_store=self.artifacts, file_path=str(path), artifact_id=record.artifacts[kind])
+        download_artifact(
+            artifact_store=self.artifacts, file_path=str(path), artifact_id=record.artifacts[kind]
+        )
 
     # --- writing: one model is one trial -------------------------------------------------
 
@@ -139,13 +143,17 @@ class SearchStudy:
     def upload(self, trial: Trial, files: dict[str, Path]) -> dict[str, str]:
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
         ids = {
-            kind: upload_artifact(artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial)
+            kind: upload_artifact(
+                artifact_store=self.artifacts, file_path=str(path), study_or_trial=trial
+            )
             for kind, path in files.items()
         }
         trial.set_user_attr(attr.ARTIFACTS, ids)
         return ids
 
-    def complete(self, trial: Trial, val_error: float, latency_ms: float, budget_ms: float) -> FrozenTrial:
+    def complete(
+        self, trial: Trial, val_error: float, latency_ms: float, budget_ms: float
+    ) -> FrozenTrial:
         trial.set_constraint("latency_over_budget_ms", latency_ms - budget_ms)
         return self.study.tell(trial, [val_error, latency_ms])
 
@@ -154,4 +162,3 @@ class SearchStudy:
         for key, value in (details or {}).items():
             trial.set_user_attr(key, value)
         self.study.tell(trial, state=TrialState.FAIL)
-
