@@ -33,3 +33,15 @@ def test_parity_catches_a_different_model(tmp_path: Path) -> None:
     with pytest.raises(ModelFailed, match="differs from PyTorch") as info:
         check_parity(other, path, images)
     assert info.value.details["parity"]["passed"] is False
+
+
+class DataDependentBranch(torch.nn.Module):
+    """Control flow on values: torch.export cannot trace it, so export must fail cleanly."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if x.sum() > 0 else -x
+
+
+def test_a_model_that_cannot_export_fails_as_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelFailed, match="ONNX export failed"):
+        export_onnx(DataDependentBranch(), (3, 4, 4), tmp_path / "m.onnx", batch_size=1)

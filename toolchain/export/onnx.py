@@ -41,9 +41,21 @@ class ParityResult:
 def export_onnx(
     model: nn.Module, input_shape: tuple[int, int, int], path: Path, batch_size: int
 ) -> None:
-    """Export in eval mode with a symbolic batch axis; then run ``onnx.checker`` on the file."""
+    """Export in eval mode with a symbolic batch axis, then run ``onnx.checker`` on the file.
+
+    A model that cannot be exported or checked fails as a model (the search goes on).
+    """
     model.eval()
     example = torch.zeros(batch_size, *input_shape)
+    try:
+        _export(model, example, path)
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:  # the exporter raises many types; each means this model failed
+        first_line = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise ModelFailed(f"ONNX export failed: {first_line}") from exc
+
+
+def _export(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's progress chatter is not for users
@@ -59,7 +71,6 @@ def export_onnx(
             dynamo=True,
             verbose=False,
         )
-    onnx.checker.check_model(str(path), full_check=True)
 
 
 def check_parity(model: nn.Module, onnx_path: Path, images: torch.Tensor) -> ParityResult:

@@ -68,16 +68,16 @@ class ForwardSearch:
         config: SearchConfig,
         log: Log = lambda _: None,
     ) -> None:
-        self.study, self.data, self.profile, self.config, self.log = (
-            study,
-            data,
-            profile,
-            config,
-            log,
-        )
+        self.study = study
+        self.data = data
+        self.profile = profile
+        self.config = config
+        self.log = log
 
     def run(self) -> SearchSummary:
-        start = time.monotonic()
+        deadline = None
+        if self.config.time_limit_s is not None:
+            deadline = time.monotonic() + self.config.time_limit_s
         trained: list[int] = []
         failed: list[int] = []
         failures_in_a_row = 0
@@ -86,17 +86,9 @@ class ForwardSearch:
             if len(finished) >= self.config.max_models:
                 reason = f"{len(finished)} models finished (--max-models {self.config.max_models})"
                 break
-            if (
-                self.config.time_limit_s is not None
-                and time.monotonic() - start >= self.config.time_limit_s
-            ):
+            if deadline is not None and time.monotonic() >= deadline:
                 reason = "time limit reached"
                 break
-            if failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
-                raise PetriError(
-                    f"the last {failures_in_a_row} models failed (their reasons are on the "
-                    "failed trials in `petri front`); try a smaller learning rate or another preset"
-                )
             step = self.next_step(finished)
             if step is None:
                 reason = "no model under the budget is left to expand"
@@ -104,6 +96,11 @@ class ForwardSearch:
             number, ok = self.run_step(step, len(finished))
             (trained if ok else failed).append(number)
             failures_in_a_row = 0 if ok else failures_in_a_row + 1
+            if failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+                raise PetriError(
+                    f"the last {MAX_CONSECUTIVE_FAILURES} models failed (their reasons are in "
+                    "`petri front`); try a smaller learning rate or another preset"
+                )
         return SearchSummary(trained, failed, reason)
 
     # --- choosing what to train next ------------------------------------------------------
@@ -167,9 +164,10 @@ class ForwardSearch:
             self.log(f"{label}: failed: {exc.reason}")
             self.study.fail(trial, exc.reason, {**exc.details, attr.PHASE_SECONDS: clock.seconds})
             return trial.number, False
-        except BaseException:
-            # Ctrl-C or a crash: close the trial so the storage holds no orphan running model.
-            self.study.fail(trial, "interrupted before the model was finished")
+        except BaseException as exc:
+            # Ctrl-C, SIGTERM or a crash: close the trial so no orphan "running" model is left.
+            stopped_by = "Ctrl-C or SIGTERM" if isinstance(exc, KeyboardInterrupt) else repr(exc)
+            self.study.fail(trial, f"interrupted before the model was finished ({stopped_by})")
             raise
         a = result.attrs
         self.log(
