@@ -71,6 +71,19 @@ class RawSplit:
     items: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class RawData:
+    """What a source yields before the validation split and normalisation."""
+
+    pool: RawSplit  # training images; validation comes out of these
+    test: RawSplit
+    classes: tuple[str, ...]
+    color_mode: str
+    resize: tuple[int, int] | None
+    scale: float
+    hflip: bool
+
+
 def load_dataset(
     spec: str,
     *,
@@ -84,45 +97,45 @@ def load_dataset(
         raise InputError(f"validation fraction must be between 0 and 1, got {val_fraction}")
     if subset is not None and subset < 1:
         raise InputError(f"--subset must be a positive number of images, got {subset}")
-    if spec == "digits":
-        if image_size is not None:
-            raise InputError("--image-size applies to imagefolder datasets only")
-        pool, test, classes, scale, mode, hflip = _load_digits(seed)
-        resize = None
-    elif spec.startswith("imagefolder:"):
-        folder = ImageFolderSource(spec.removeprefix("imagefolder:"), image_size)
-        pool, test = folder.load(seed, subset)
-        classes, scale, mode, hflip = folder.classes, 255.0, folder.color_mode, True
-        resize = (image_size, image_size) if image_size else None
-    else:
-        raise InputError(f"unknown dataset {spec!r}; available: {', '.join(DATASET_NAMES)}")
-    if spec == "digits" and subset is not None:
-        pool = stratified_subset(pool, subset, seed)
-    train, val = stratified_split(pool, val_fraction, seed)
-    mean, std = channel_stats(train.pixels, scale)
-    prep = Preprocessing(mode, resize, scale, mean, std)
+    raw = _read_source(spec, seed, subset, image_size)
+    train, val = stratified_split(raw.pool, val_fraction, seed)
+    mean, std = channel_stats(train.pixels, raw.scale)
+    prep = Preprocessing(raw.color_mode, raw.resize, raw.scale, mean, std)
     return Dataset(
         spec=spec,
-        classes=tuple(classes),
+        classes=raw.classes,
         train=normalise(train, prep),
         val=normalise(val, prep),
-        test=normalise(test, prep),
+        test=normalise(raw.test, prep),
         preprocessing=prep,
-        hflip=hflip,
+        hflip=raw.hflip,
     )
 
 
-def _load_digits(seed: int) -> tuple[RawSplit, RawSplit, list[str], float, str, bool]:
+def _read_source(spec: str, seed: int, subset: int | None, image_size: int | None) -> RawData:
+    if spec == "digits":
+        if image_size is not None:
+            raise InputError("--image-size applies to imagefolder datasets only")
+        return _load_digits(seed, subset)
+    if spec.startswith("imagefolder:"):
+        return ImageFolderSource(spec.removeprefix("imagefolder:"), image_size).load(seed, subset)
+    raise InputError(f"unknown dataset {spec!r}; available: {', '.join(DATASET_NAMES)}")
+
+
+def _load_digits(seed: int, subset: int | None) -> RawData:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     pixels = bunch.images.astype(np.float32)[..., None]  # (N, 8, 8, 1), values 0..16
-    whole = RawSplit(
-        pixels, bunch.target.astype(np.int64), tuple(f"digits:{i}" for i in range(len(pixels)))
-    )
+    items = tuple(f"digits:{i}" for i in range(len(pixels)))
+    whole = RawSplit(pixels, bunch.target.astype(np.int64), items)
     # digits has no test split of its own: hold one out, stratified, before anything else.
     pool, test = stratified_split(whole, TEST_FRACTION_WHEN_MISSING, seed)
-    return pool, test, [str(c) for c in bunch.target_names], 16.0, "L", False
+    if subset is not None:
+        pool = stratified_subset(pool, subset, seed)
+    classes = tuple(str(c) for c in bunch.target_names)
+    # Mirrored digits are other symbols: no flips.
+    return RawData(pool, test, classes, "L", None, 16.0, hflip=False)
 
 
 def stratified_split(raw: RawSplit, fraction: float, seed: int) -> tuple[RawSplit, RawSplit]:
@@ -260,7 +273,7 @@ class ImageFolderSource:
             np.empty((len(entries), 0, 0, 0), np.uint8), labels, tuple(n for _, n in entries)
         )
 
-    def load(self, seed: int, subset: int | None) -> tuple[RawSplit, RawSplit]:
+    def load(self, seed: int, subset: int | None) -> RawData:
         pool = self._raw(self.files["train"])
         if subset is not None:
             pool = stratified_subset(pool, subset, seed)
@@ -270,9 +283,14 @@ class ImageFolderSource:
             pool, test = stratified_split(pool, TEST_FRACTION_WHEN_MISSING, seed)
         pixels = self._decode(pool.items + test.items)
         n = len(pool.items)
-        return (
-            RawSplit(pixels[:n], pool.labels, pool.items),
-            RawSplit(pixels[n:], test.labels, test.items),
+        return RawData(
+            pool=RawSplit(pixels[:n], pool.labels, pool.items),
+            test=RawSplit(pixels[n:], test.labels, test.items),
+            classes=tuple(self.classes),
+            color_mode=self.color_mode,
+            resize=self.resize,
+            scale=255.0,
+            hflip=True,  # natural images; a folder of text or digits would want this off
         )
 
     def _decode(self, names: tuple[str, ...]) -> np.ndarray:
