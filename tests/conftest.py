@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,15 @@ import yaml
 from toolchain.data import Dataset, load_dataset
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The project's data lives in ../shared/data beside the checkout; PETRI_DATA points elsewhere.
+SHARED_DATA = Path(os.environ.get("PETRI_DATA", REPO.parent / "shared" / "data"))
 MINI_CIFAR = SHARED_DATA / "cifar10-jpeg-mini.tar.gz"
 
 
 @pytest.fixture(scope="session")
 def mini_cifar() -> Path:
     if not MINI_CIFAR.is_file():
-        pytest.fail(f"{MINI_CIFAR} is missing: the tests need ../shared/data beside the checkout")
+        pytest.fail(f"{MINI_CIFAR} is missing: put ../shared/data beside the checkout or set PETRI_DATA")
     return MINI_CIFAR
 
 
