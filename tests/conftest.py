@@ -19,7 +19,9 @@ MINI_CIFAR = SHARED_DATA / "cifar10-jpeg-mini.tar.gz"
 @pytest.fixture(scope="session")
 def mini_cifar() -> Path:
     if not MINI_CIFAR.is_file():
-        pytest.fail(f"{MINI_CIFAR} is missing: put ../shared/data beside the checkout or set PETRI_DATA")
+        pytest.fail(
+            f"{MINI_CIFAR} is missing: put ../shared/data beside the checkout or set PETRI_DATA"
+        )
     return MINI_CIFAR
 
 

@@ -20,6 +20,13 @@ def petri(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PETRI, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
+def on_study(
+    db: Path, command: str, *args: str, study: str = "t"
+) -> subprocess.CompletedProcess[str]:
+    """A reporting command on study ``study`` of the SQLite file ``db``, run beside it."""
+    return petri(command, "--storage", f"sqlite:///{db}", "--study", study, *args, cwd=db.parent)
+
+
 def search_args(db: Path, profile: Path, max_models: int, *extra: str) -> list[str]:
     return [
         "search", "--dataset", "digits", "--hw", str(profile), "--budget-ms", "5",
@@ -41,44 +48,19 @@ def test_search_then_front_pick_export_and_resume(tmp_path: Path, fast_profile: 
     assert attrs["parity"]["passed"] and attrs["parity"]["batch_size"] != 1
     assert attrs["latency"]["stats"]["n"] >= 30 and attrs["latency"]["profile"] == "cpu-ort-fast"
 
-    front = json.loads(
-        petri(
-            "front", "--storage", f"sqlite:///{db}", "--study", "t", "--json", cwd=tmp_path
-        ).stdout
-    )
+    front = json.loads(on_study(db, "front", "--json").stdout)
     assert [row["trial"] for row in front] == sorted(
         (r.trial for r in finished), key=lambda t: finished[t].latency_ms
     )
     assert any(row["front"] for row in front)
 
-    picked = petri(
-        "pick",
-        "--storage",
-        f"sqlite:///{db}",
-        "--study",
-        "t",
-        "--budget-ms",
-        "5",
-        "--json",
-        cwd=tmp_path,
-    )
+    picked = on_study(db, "pick", "--budget-ms", "5", "--json")
     summary = json.loads(picked.stdout)
     best = max(finished, key=lambda r: r.val_accuracy)
     assert summary["val_accuracy"] == best.val_accuracy and summary["budget_ms"] == 5.0
     assert {"trial", "latency_ms", "test_accuracy", "params"} <= set(summary)
 
-    exported = petri(
-        "export",
-        "--storage",
-        f"sqlite:///{db}",
-        "--study",
-        "t",
-        "--budget-ms",
-        "5",
-        "--out",
-        "deploy",
-        cwd=tmp_path,
-    )
+    exported = on_study(db, "export", "--budget-ms", "5", "--out", "deploy")
     assert exported.returncode == 0, exported.stderr
     meta = json.loads((tmp_path / "deploy" / "metadata.json").read_text())
     assert meta["model"]["trial"] == summary["trial"] and meta["input"]["shape"][1:] == [1, 8, 8]
@@ -183,19 +165,8 @@ def test_pick_with_nothing_under_budget_exits_3(tmp_path: Path, fast_profile: Pa
         petri("studies", "--storage", f"sqlite:///{db}", "--json", cwd=tmp_path).stdout
     )
     assert [(r["study"], r["finished"], r["profile"]) for r in rows] == [("t", 1, "cpu-ort-fast")]
-    run = petri(
-        "pick",
-        "--storage",
-        f"sqlite:///{db}",
-        "--study",
-        "t",
-        "--budget-ms",
-        "0.0001",
-        cwd=tmp_path,
-    )
+    run = on_study(db, "pick", "--budget-ms", "0.0001")
     assert run.returncode == 3
     assert run.stderr.startswith("error: no model meets 0.0001 ms; closest: trial 0 at")
-    missing = petri(
-        "pick", "--storage", f"sqlite:///{db}", "--study", "nope", "--budget-ms", "1", cwd=tmp_path
-    )
+    missing = on_study(db, "pick", "--budget-ms", "1", study="nope")
     assert missing.returncode == 2 and "available: t" in missing.stderr

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from toolchain.errors import InputError, PetriError
+from toolchain.presets import PRESETS
 
 if TYPE_CHECKING:
     from toolchain.store import SearchStudy
@@ -66,7 +67,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "--time-limit", type=click.FloatRange(min=0, min_open=True), help="Minutes; no new model after."
 )
-@click.option("--preset", type=click.Choice(["smoke", "cpu"]), default="cpu", show_default=True)
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default="cpu",
+    show_default=True,
+    help="Scale: smoke (seconds, for tests), cpu (minutes on 2 cores).",
+)
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Same seed and data, same architectures."
 )
