@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # same pins come from PyPI.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint clean-demo
+.PHONY: demo test lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,3 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check toolchain tests scripts
 	$(BIN)/ruff format --check toolchain tests scripts
-
-clean-demo:
-	rm -rf petri.db petri-artifacts

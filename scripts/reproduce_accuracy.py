@@ -7,7 +7,8 @@ is what a deployment that reads the metadata would compute.
 
     python scripts/reproduce_accuracy.py deploy/ --data ../shared/data/cifar10-jpeg.tar.gz
 
-Exit 0 when the accuracy is within --tolerance points of the recorded one, 1 when it is not.
+Exit 0 when the accuracy is within --tolerance points of the recorded one, 1 when it is not,
+2 when the bundle or the data cannot be read.
 """
 
 from __future__ import annotations
@@ -58,6 +59,15 @@ def read_digits(items: list[str], prep: dict, classes: list[str]) -> tuple[np.nd
 
 
 def main() -> int:
+    try:
+        return reproduce()
+    except (OSError, KeyError, ValueError, tarfile.TarError) as exc:
+        # json.JSONDecodeError is a ValueError; a missing file or image is an OSError.
+        print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def reproduce() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

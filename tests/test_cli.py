@@ -72,8 +72,11 @@ def test_search_then_front_pick_export_and_resume(tmp_path: Path, fast_profile: 
     )
     assert check.returncode == 0, check.stdout + check.stderr
 
-    again = petri(*search_args(db, fast_profile, 4), cwd=tmp_path)  # resume: one more model
+    # Resume with one more model and a new budget (the last --budget-ms wins).
+    again = petri(*search_args(db, fast_profile, 4, "--budget-ms", "6"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
+    assert "budget changed from 5 ms to 6 ms" in again.stderr
+    assert SearchStudy.load(f"sqlite:///{db}", "t").meta["budget_ms"] == 6.0
     after = SearchStudy.load(f"sqlite:///{db}", "t").finished()
     assert [r.trial for r in after] == [0, 1, 2, 3]
     assert [r.latency for r in after[:3]] == [r.latency for r in finished]
@@ -168,5 +171,9 @@ def test_pick_with_nothing_under_budget_exits_3(tmp_path: Path, fast_profile: Pa
     run = on_study(db, "pick", "--budget-ms", "0.0001")
     assert run.returncode == 3
     assert run.stderr.startswith("error: no model meets 0.0001 ms; closest: trial 0 at")
+    as_json = on_study(db, "pick", "--budget-ms", "0.0001", "--json")
+    assert as_json.returncode == 3
+    report = json.loads(as_json.stdout)
+    assert report["fits"] is False and [m["trial"] for m in report["closest"]] == [0]
     missing = on_study(db, "pick", "--budget-ms", "1", study="nope")
     assert missing.returncode == 2 and "available: t" in missing.stderr

@@ -106,8 +106,8 @@ def search(quiet: bool, **options: Any) -> None:
     )
     summary = run_search(request, log=(lambda _: None) if quiet else _progress)
     click.echo(
-        f"search stopped: {summary.stop_reason}; this run finished {len(summary.trained)} "
-        f"and failed {len(summary.failed)} models"
+        f"search stopped: {summary.stop_reason}; this run finished {len(summary.trained)}, "
+        f"failed {len(summary.failed)}"
     )
 
 
@@ -140,11 +140,21 @@ def pick(storage: str, study: str, budget_ms: float, as_json: bool) -> None:
     petri pick --study demo --budget-ms 2
     petri pick --study demo --budget-ms 2 --json
     """
+    from toolchain.errors import NothingFitsError
     from toolchain.pareto import pick_under_budget
     from toolchain.report import pick_summary
 
     found = _load(storage, study)
-    summary = pick_summary(found, pick_under_budget(found.finished(), budget_ms), budget_ms)
+    try:
+        record = pick_under_budget(found.finished(), budget_ms)
+    except NothingFitsError as exc:
+        if as_json:  # scripts get the closest models on stdout; the line still goes to stderr
+            closest = [pick_summary(found, found.record(t), budget_ms) for t in exc.closest]
+            click.echo(
+                json.dumps({"fits": False, "budget_ms": budget_ms, "closest": closest}, indent=2)
+            )
+        raise
+    summary = pick_summary(found, record, budget_ms)
     click.echo(json.dumps(summary, indent=2) if as_json else _pick_line(summary))
 
 
@@ -196,6 +206,7 @@ def studies(storage: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    click.echo(f"{'study':<20} {'models':>15}  data, profile, budget")
     for row in rows:
         click.echo(
             f"{row['study']:<20} {row['finished']:>4} finished {row['failed']:>3} failed  "
@@ -210,7 +221,11 @@ def hw() -> None:
 
 @hw.command("list")
 def hw_list() -> None:
-    """Profiles found by name (./hwprofiles, $PETRI_HWPROFILES, the bundled ones)."""
+    """Profiles found by name ($PETRI_HWPROFILES, ./hwprofiles, the bundled ones).
+
+    \b
+    petri hw list
+    """
     from toolchain.hw import list_profiles, load_profile
 
     for name, path in sorted(list_profiles().items()):
@@ -220,7 +235,12 @@ def hw_list() -> None:
 @hw.command("show")
 @click.argument("name")
 def hw_show(name: str) -> None:
-    """Print a profile with every default filled in."""
+    """Print a profile with every default filled in.
+
+    \b
+    petri hw show cpu-ort
+    petri hw show ./my-target.yaml
+    """
     import yaml
 
     from toolchain.hw import load_profile
@@ -231,7 +251,11 @@ def hw_show(name: str) -> None:
 @hw.command("validate")
 @click.argument("path")
 def hw_validate(path: str) -> None:
-    """Check a profile file; exit 2 with the field that is wrong."""
+    """Check a profile file; exit 2 with the field that is wrong.
+
+    \b
+    petri hw validate ./my-target.yaml
+    """
     from toolchain.hw import load_profile
 
     click.echo(f"{path}: valid profile {load_profile(path).name!r}")

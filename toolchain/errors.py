@@ -25,9 +25,13 @@ class StorageError(InputError):
 
 
 class NothingFitsError(PetriError):
-    """No finished model meets the latency budget (exit 3)."""
+    """No finished model meets the latency budget (exit 3); ``closest`` are trial numbers."""
 
     exit_code = 3
+
+    def __init__(self, message: str, closest: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.closest = closest or []
 
 
 class ModelFailed(Exception):

@@ -30,7 +30,10 @@ def pick_under_budget(finished: list[ModelRecord], budget_ms: float) -> ModelRec
         f"trial {r.trial} at {r.latency_ms:.3f} ms (val {r.val_accuracy:.2%})"
         for r in measured[:CLOSEST_SHOWN]
     )
-    raise NothingFitsError(f"no model meets {budget_ms:g} ms; closest: {closest}")
+    raise NothingFitsError(
+        f"no model meets {budget_ms:g} ms; closest: {closest}",
+        closest=[r.trial for r in measured[:CLOSEST_SHOWN]],
+    )
 
 
 def pareto_front(finished: list[ModelRecord]) -> list[ModelRecord]:

@@ -29,6 +29,7 @@ def _row(r: ModelRecord, on_front: bool) -> dict[str, Any]:
         "val_accuracy": r.val_accuracy,
         "test_accuracy": r.test_accuracy,
         "latency_ms": r.latency_ms,
+        "median_ci95_ms": stats.get("median_ci95"),
         "p90_ms": stats.get("p90"),
         "p99_ms": stats.get("p99"),
         "unstable": (r.latency or {}).get("unstable"),

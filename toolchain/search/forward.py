@@ -84,7 +84,7 @@ class ForwardSearch:
         while True:
             finished = self.study.finished()
             if len(finished) >= self.config.max_models:
-                reason = f"{len(finished)} models finished (--max-models {self.config.max_models})"
+                reason = f"--max-models {self.config.max_models} reached ({len(finished)} finished)"
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 reason = "time limit reached"

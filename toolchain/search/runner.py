@@ -77,9 +77,13 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
     )
     sizes = " / ".join(f"{len(s.labels)} {name}" for name, s in data.splits().items())
     log(f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}")
-    study = SearchStudy.open_for_search(
-        request.storage, request.study, study_meta(request, profile, data)
-    )
+    meta = study_meta(request, profile, data)
+    study = SearchStudy.open_for_search(request.storage, request.study, meta)
+    previous_budget = study.update_budget(request.budget_ms)
+    if previous_budget is not None:
+        log(
+            f"budget changed from {previous_budget:g} ms to {request.budget_ms:g} ms for this study"
+        )
     config = SearchConfig(
         max_models=request.max_models,
         budget_ms=request.budget_ms,

@@ -95,6 +95,17 @@ class SearchStudy:
         study.set_user_attr(META_KEY, meta)
         return cls(study, default_artifact_dir(url))
 
+    def update_budget(self, budget_ms: float) -> float | None:
+        """Record a new budget for a resumed search; return the old one if it changed.
+
+        Models told earlier keep the Optuna constraint of the budget they were searched with.
+        """
+        previous = self.meta.get("budget_ms")
+        if previous == budget_ms:
+            return None
+        self.study.set_user_attr(META_KEY, {**self.meta, "budget_ms": budget_ms})
+        return previous
+
     def check_same_search(self, meta: dict[str, Any]) -> None:
         for key in ("dataset", "subset", "image_size", "seed", "preset", "profile"):
             if self.meta.get(key) != meta.get(key):
