@@ -119,10 +119,11 @@ def test_ctrl_c_keeps_the_storage_and_the_rerun_goes_on(tmp_path: Path, fast_pro
     [
         ({"--dataset": "imagefolder:/no/such/data"}, "does not exist"),
         ({"--dataset": "EMPTY"}, "holds no images"),
-        ({"--dataset": "BROKEN"}, "cannot decode image"),
+        ({"--dataset": "BROKEN"}, "is not a readable image"),
         ({"--hw": "BAD_PROFILE"}, "field 'threads'"),
         ({"--storage": "sqlite:////no/such/folder/p.db"}, "does not exist"),
         ({"--budget-ms": "-1"}, "--budget-ms"),
+        ({"--budget-ms": "nan"}, "--budget-ms"),
     ],
     ids=[
         "missing-data",
@@ -131,6 +132,7 @@ def test_ctrl_c_keeps_the_storage_and_the_rerun_goes_on(tmp_path: Path, fast_pro
         "bad-profile",
         "bad-storage",
         "negative-budget",
+        "nan-budget",
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -155,7 +157,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     args[args.index(key) + 1] = value
     run = petri(*args, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
-    error_lines = [line for line in run.stderr.splitlines() if "rror" in line]
+    error_lines = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1 and message in error_lines[0], run.stderr
     assert "Traceback" not in run.stderr
     assert not (tmp_path / "p.db").exists()

@@ -93,7 +93,7 @@ def test_mixed_sizes_need_image_size(tmp_path: Path) -> None:
         ),
         (
             lambda root: (root / "train" / "a" / "0.png").write_bytes(b"not a png"),
-            "cannot decode image",
+            "is not a readable image",
         ),
     ],
     ids=["missing", "empty-class", "broken-image"],
@@ -115,3 +115,23 @@ def test_subset_larger_than_the_data(mini_cifar: Path) -> None:
 def test_unknown_dataset_lists_what_exists() -> None:
     with pytest.raises(InputError, match="available: digits, imagefolder:PATH"):
         load_dataset("mnist", seed=0)
+
+
+def test_truncated_archive_is_reported_as_damaged(mini_cifar: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(mini_cifar.read_bytes()[: mini_cifar.stat().st_size // 2])
+    with pytest.raises(InputError, match="damaged or truncated"):
+        load_dataset(f"imagefolder:{cut}", seed=0)
+
+
+def test_one_grey_image_among_colour_ones_keeps_rgb(tmp_path: Path) -> None:
+    root = _folder(tmp_path, {c: [(8, 8)] * 10 for c in "ab"})
+    Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(root / "train" / "a" / "0.png")
+    data = load_dataset(f"imagefolder:{root}", seed=0)
+    assert data.input_shape == (3, 8, 8) and data.preprocessing.color_mode == "RGB"
+
+
+def test_classes_too_small_to_stratify(tmp_path: Path) -> None:
+    root = _folder(tmp_path, {"a": [(8, 8)] * 20, "b": [(8, 8)] * 1})
+    with pytest.raises(InputError, match="smallest class has 1"):
+        load_dataset(f"imagefolder:{root}", seed=0)

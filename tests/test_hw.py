@@ -66,3 +66,28 @@ def test_fingerprint_names_cpu_and_runtime_versions() -> None:
     assert fp["onnxruntime"] == onnxruntime.__version__
     assert isinstance(fp["cpu"], str) and fp["cpu"]
     assert int(fp["cpu_count"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("timing", "message"),
+    [
+        ({"warmup_seconds": float("inf")}, "timing.warmup_seconds"),
+        ({"min_seconds": 1e9}, "timing.min_seconds"),
+        ({"min_runs": 500, "max_runs": 100}, "max_runs (100) is below min_runs (500)"),
+    ],
+)
+def test_timing_that_could_never_finish_is_refused(
+    tmp_path: Path, timing: dict, message: str
+) -> None:
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_profile(str(_write(tmp_path, {"timing": timing})))
+
+
+def test_binary_file_and_folder_are_not_profiles(tmp_path: Path) -> None:
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    with pytest.raises(InputError, match="not a valid YAML text file"):
+        load_profile(str(binary))
+    (tmp_path / "dir.yaml").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        load_profile(str(tmp_path / "dir.yaml"))

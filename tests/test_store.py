@@ -87,6 +87,46 @@ def test_reading_a_missing_sqlite_file_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "none.db").exists()
 
 
-def test_passwords_are_masked() -> None:
-    assert "secret" not in masked("postgresql://me:secret@db.example/petri")
+def test_urls_without_password_are_shown_as_they_are() -> None:
     assert masked("sqlite:///petri.db") == "sqlite:///petri.db"
+    assert masked("mysql+pymysql://root@127.0.0.1/test") == "mysql+pymysql://root@127.0.0.1/test"
+
+
+def test_a_sqlite_file_of_something_else_is_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "shop.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    before = other.read_bytes()
+    for must_exist in (True, False):
+        with pytest.raises(StorageError, match="is not an Optuna storage"):
+            open_storage(f"sqlite:///{other}", must_exist=must_exist)
+    assert other.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://me:secret@db.example/petri",
+        "postgresql://me:se@cret@db.example/petri",
+        "postgresql://me@db.example/petri?password=secret",
+        "postgresql://me:secret@db.example:notaport/petri",
+        "mysql+pymysql://me:secret@db/petri?charset=utf8&password=secret",
+    ],
+)
+def test_passwords_are_masked_in_every_url_form(url: str) -> None:
+    assert "secret" not in masked(url) and "cret" not in masked(url)
+
+
+def test_missing_artifacts_folder_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    study = SearchStudy.open_for_search(url, "s", META)
+    trial = study.ask(seed_genotype(8, 2), parent=None, growth=None)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"w")
+    study.upload(trial, {"weights": weights})
+    study.complete(trial, val_error=0.1, latency_ms=1.0, budget_ms=2.0)
+    (tmp_path / "p-artifacts").rename(tmp_path / "moved")
+    with pytest.raises(StorageError, match="missing from"):
+        study.download(study.finished()[0], "weights", tmp_path / "back.pt")

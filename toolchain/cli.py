@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -24,7 +25,26 @@ storage_option = click.option(
 )
 study_option = click.option("--study", default=DEFAULT_STUDY, show_default=True, help="Study name.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-budget_type = click.FloatRange(min=0, min_open=True)
+
+
+class PositiveMilliseconds(click.ParamType):
+    """A finite, positive number of milliseconds (FloatRange lets nan and inf through)."""
+
+    name = "ms"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of milliseconds", param, ctx)
+        if not math.isfinite(number) or number <= 0:
+            self.fail(f"{value!r} must be a positive, finite number of milliseconds", param, ctx)
+        return number
+
+
+budget_type = PositiveMilliseconds()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +95,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
     help="Scale: smoke (seconds, for tests), cpu (minutes on 2 cores).",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Same seed and data, same architectures."
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="Same seed and data, same architectures.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def search(quiet: bool, **options: Any) -> None:
@@ -295,6 +319,10 @@ def main() -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):  # click turns Ctrl-C into Abort
         click.echo("interrupted: finished models are kept; run the same command to go on", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line, like every other user error
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import tarfile
+import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,9 +149,7 @@ def stratified_split(raw: RawSplit, fraction: float, seed: int) -> tuple[RawSpli
             f"{len(raw.labels)} images are too few to hold out {fraction:.0%} with each of the "
             f"{n_classes} classes on both sides of the split; use more images or a larger --subset"
         )
-    keep, held = train_test_split(
-        np.arange(len(raw.labels)), test_size=n_held, stratify=raw.labels, random_state=seed
-    )
+    keep, held = _stratified(raw, seed, test_size=n_held)
     return take(raw, keep), take(raw, held)
 
 
@@ -158,10 +158,23 @@ def stratified_subset(raw: RawSplit, n: int, seed: int) -> RawSplit:
         raise InputError(f"--subset {n} is larger than the {len(raw.labels)} training images")
     if n == len(raw.labels):
         return raw
-    chosen, _ = train_test_split(
-        np.arange(len(raw.labels)), train_size=n, stratify=raw.labels, random_state=seed
-    )
+    chosen, _ = _stratified(raw, seed, train_size=n)
     return take(raw, np.sort(chosen))
+
+
+def _stratified(raw: RawSplit, seed: int, **size: int) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's stratified split, its refusals turned into a user error."""
+    try:
+        first, second = train_test_split(
+            np.arange(len(raw.labels)), stratify=raw.labels, random_state=seed, **size
+        )
+    except ValueError as exc:
+        counts = np.bincount(raw.labels)
+        raise InputError(
+            f"cannot split {len(raw.labels)} images stratified by class (the smallest class has "
+            f"{counts[counts > 0].min()}): use more images per class or a larger --subset"
+        ) from exc
+    return first, second
 
 
 def take(raw: RawSplit, index: np.ndarray) -> RawSplit:
@@ -199,6 +212,10 @@ class ImageFolderSource:
     """
 
     def __init__(self, location: str, image_size: int | None) -> None:
+        if not location:
+            raise InputError(
+                "imagefolder: needs a path, e.g. imagefolder:data/ or imagefolder:data.tar.gz"
+            )
         self.location = location
         self.path = Path(location)
         if image_size is not None and image_size < 4:
@@ -216,7 +233,7 @@ class ImageFolderSource:
     def _list_files(self) -> dict[str, list[tuple[str, str]]]:
         """split -> [(class, relative path)], sorted, with any top folder of a tarball removed."""
         if self.is_tar:
-            with tarfile.open(self.path) as tar:
+            with self._open_tar() as tar:
                 names = [m.name for m in tar.getmembers() if m.isfile()]
         else:
             names = [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file()]
@@ -246,7 +263,7 @@ class ImageFolderSource:
     def _class_dirs(self) -> set[tuple[str, str]]:
         """Every (split, class) folder that exists, to find the empty ones."""
         if self.is_tar:
-            with tarfile.open(self.path) as tar:
+            with self._open_tar() as tar:
                 dirs = [m.name for m in tar.getmembers() if m.isdir()]
         else:
             dirs = [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_dir()]
@@ -294,16 +311,16 @@ class ImageFolderSource:
         )
 
     def _decode(self, names: tuple[str, ...]) -> np.ndarray:
-        first_mode = None
+        files = dict(self._read(set(names)))
+        # One grey image among colour ones must not make the whole model grey.
+        modes = {_color_mode_of(data, name, self.location) for name, data in files.items()}
+        self.color_mode = "L" if modes == {"L"} else "RGB"
         arrays: dict[str, np.ndarray] = {}
-        for name, data in self._read(set(names)):
-            if first_mode is None:
-                first_mode = _color_mode_of(data, name, self.location)
-                self.color_mode = first_mode
+        for name, data in files.items():
             try:
                 arrays[name] = decode_image(data, self.color_mode, self.resize)
             except (UnidentifiedImageError, OSError, ValueError) as exc:
-                raise InputError(f"{self.location}: cannot decode image {name} ({exc})") from exc
+                raise _unreadable(self.location, name) from exc
         shapes = {a.shape for a in arrays.values()}
         if len(shapes) > 1:
             raise InputError(
@@ -317,18 +334,34 @@ class ImageFolderSource:
             for name in sorted(wanted):
                 yield name, (self.path / name).read_bytes()
             return
-        with tarfile.open(self.path) as tar:
+        with self._open_tar() as tar:
             for member in tar:  # sequential: cheap for compressed archives
                 if member.name in wanted:
                     handle = tar.extractfile(member)
                     assert handle is not None  # only regular files are listed
                     yield member.name, handle.read()
 
+    @contextmanager
+    def _open_tar(self) -> Iterator[tarfile.TarFile]:
+        """The archive, with a damaged one reported as bad input (gzip's EOFError included)."""
+        try:
+            with tarfile.open(self.path) as tar:
+                yield tar
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            raise InputError(
+                f"{self.location} is damaged or truncated ({exc.__class__.__name__}: {exc}); "
+                "download or pack it again"
+            ) from exc
+
 
 def _color_mode_of(data: bytes, name: str, location: str) -> str:
-    """Grey-scale folders give 1-channel models; everything else is read as RGB."""
+    """Grey-scale images give 1-channel models; everything else is read as RGB."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             return "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
     except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"{location}: cannot decode image {name} ({exc})") from exc
+        raise _unreadable(location, name) from exc
+
+
+def _unreadable(location: str, name: str) -> InputError:
+    return InputError(f"{location}: {name} is not a readable image; remove or replace it")

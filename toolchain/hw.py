@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from toolchain.errors import InputError
 
@@ -24,22 +24,28 @@ BUNDLED_PROFILE_DIR = Path(__file__).resolve().parent.parent / "hwprofiles"
 class TimingSettings(BaseModel):
     """DESIGN §4: warm-up and timed region, both bounded below by time and by count."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    warmup_seconds: float = Field(0.2, ge=0, description="minimum warm-up time")
+    warmup_seconds: float = Field(0.2, ge=0, le=600, description="minimum warm-up time")
     warmup_runs: int = Field(10, ge=1, description="minimum warm-up runs")
-    min_seconds: float = Field(1.0, gt=0, description="minimum timed duration")
+    min_seconds: float = Field(1.0, gt=0, le=3600, description="minimum timed duration")
     min_runs: int = Field(100, ge=10, description="minimum timed runs")
     max_runs: int = Field(100_000, ge=10, description="stop after this many timed runs")
     cv_limit: float = Field(
         0.15, gt=0, description="coefficient of variation above which we measure once more"
     )
 
+    @model_validator(mode="after")
+    def _max_covers_min(self) -> TimingSettings:
+        if self.max_runs < self.min_runs:
+            raise ValueError(f"max_runs ({self.max_runs}) is below min_runs ({self.min_runs})")
+        return self
+
 
 class HardwareProfile(BaseModel):
     """One measuring target. Unknown keys are errors: a misspelt key must not be ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -77,6 +83,8 @@ def list_profiles() -> dict[str, Path]:
 def resolve_profile_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if path.is_dir():
+            raise InputError(f"hardware profile {name_or_path} is a folder; give a YAML file")
         if not path.is_file():
             raise InputError(f"hardware profile file {name_or_path} does not exist")
         return path
@@ -93,9 +101,9 @@ def load_profile(name_or_path: str) -> HardwareProfile:
     """Load and validate a profile by name (from :func:`profile_dirs`) or by path."""
     path = resolve_profile_path(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc.__class__.__name__})") from exc
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a valid YAML text file ({exc.__class__.__name__})") from exc
     if not isinstance(raw, dict):
         raise InputError(f"{path}: a profile must be a mapping of keys to values")
     try:

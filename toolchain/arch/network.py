@@ -13,6 +13,11 @@ from toolchain.arch.genotype import CELL_INPUTS, Cell, Genotype, Node
 from toolchain.arch.ops import FactorizedReduce, ReLUConvBN, create_op
 
 
+def edge_stride(reduction: bool, source: int) -> int:
+    """Only edges straight from a reduction cell's inputs reduce; its nodes are already small."""
+    return 2 if reduction and source < CELL_INPUTS else 1
+
+
 class NodeModule(nn.Module):
     def __init__(self, node: Node, channels: int, reduction: bool, gated: bool) -> None:
         super().__init__()
@@ -20,10 +25,8 @@ class NodeModule(nn.Module):
         # birth, so a grown child starts out computing its parent's function exactly.
         self.gate = nn.Parameter(torch.zeros(())) if gated else None
         self.inputs = [e.input for e in node.edges]
-        # Only edges straight from the cell inputs reduce; later nodes are already small.
         self.edges = nn.ModuleList(
-            create_op(e.op, channels, 2 if reduction and e.input < CELL_INPUTS else 1)
-            for e in node.edges
+            create_op(e.op, channels, edge_stride(reduction, e.input)) for e in node.edges
         )
         self.merge = (
             ReLUConvBN(channels * len(node.edges), channels) if len(node.edges) > 1 else None
@@ -39,6 +42,8 @@ class CellModule(nn.Module):
         self, cell: Cell, c_prev_prev: int, c_prev: int, channels: int, prev_prev_larger: bool
     ) -> None:
         super().__init__()
+        self.channels = channels
+        self.reduction = cell.reduction
         # Bring both inputs to this cell's channels and to the previous cell's resolution.
         self.pre0 = (
             FactorizedReduce(c_prev_prev, channels)
@@ -51,11 +56,20 @@ class CellModule(nn.Module):
         )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        return self.combine(self.states(s0, s1))
+
+    def states(self, s0: torch.Tensor, s1: torch.Tensor) -> list[torch.Tensor]:
+        """The two preprocessed inputs, then every node's output, by index."""
         states = [self.pre0(s0), self.pre1(s1)]
         for node in self.nodes:
             states.append(node(states))
+        return states
+
+    def combine(self, states: list[torch.Tensor]) -> torch.Tensor:
+        """The cell output: node 0 plus every later node through its gate."""
         out = states[CELL_INPUTS]
         for node, node_out in zip(self.nodes[1:], states[CELL_INPUTS + 1 :], strict=True):
+            assert isinstance(node, NodeModule) and node.gate is not None
             out = out + node.gate * node_out
         return out
 

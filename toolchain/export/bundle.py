@@ -14,7 +14,7 @@ from typing import Any
 
 import onnx
 
-from toolchain.errors import InputError
+from toolchain.errors import InputError, StorageError
 from toolchain.export.onnx import OUTPUT_NAME
 from toolchain.store import ModelRecord, SearchStudy
 from toolchain.store import records as attr
@@ -25,7 +25,12 @@ METADATA_VERSION = 1
 def bundle_metadata(study: SearchStudy, record: ModelRecord, onnx_path: Path) -> dict[str, Any]:
     meta = study.meta
     trial = study.study.trials[record.trial].user_attrs
-    graph_input = onnx.load(str(onnx_path), load_external_data=False).graph.input[0]
+    try:
+        graph_input = onnx.load(str(onnx_path), load_external_data=False).graph.input[0]
+    except Exception as exc:  # protobuf's DecodeError and friends: the stored file is damaged
+        raise StorageError(
+            f"the stored ONNX file of trial {record.trial} is damaged: {exc}"
+        ) from exc
     dims = [d.dim_param or d.dim_value for d in graph_input.type.tensor_type.shape.dim]
     return {
         "format_version": METADATA_VERSION,
@@ -55,7 +60,7 @@ def bundle_metadata(study: SearchStudy, record: ModelRecord, onnx_path: Path) ->
 
 
 def write_bundle(study: SearchStudy, record: ModelRecord, out: Path) -> Path:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
         raise InputError(f"{out} already exists and is not an empty folder; choose another --out")
     if not out.parent.is_dir():
         raise InputError(f"folder {out.parent} does not exist; create it or choose another --out")

@@ -7,10 +7,13 @@ that was interrupted goes on where it stopped, and finished models are never tra
 
 from __future__ import annotations
 
+import signal
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from toolchain.store import records as attr
 from toolchain.train import TrainConfig
 
 MAX_CONSECUTIVE_FAILURES = 5
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 MAX_GROWTH_TRIES = 50  # redraws when a growth repeats an architecture already in the study
 
 Log = Callable[[str], None]
@@ -165,9 +169,11 @@ class ForwardSearch:
             self.study.fail(trial, exc.reason, {**exc.details, attr.PHASE_SECONDS: clock.seconds})
             return trial.number, False
         except BaseException as exc:
-            # Ctrl-C, SIGTERM or a crash: close the trial so no orphan "running" model is left.
+            # Ctrl-C, SIGTERM or a crash: close the trial so no orphan "running" model is left,
+            # even when a second Ctrl-C arrives while we write (we are leaving anyway).
             stopped_by = "Ctrl-C or SIGTERM" if isinstance(exc, KeyboardInterrupt) else repr(exc)
-            self.study.fail(trial, f"interrupted before the model was finished ({stopped_by})")
+            with interrupts_ignored():
+                self.study.fail(trial, f"interrupted before the model was finished ({stopped_by})")
             raise
         a = result.attrs
         self.log(
@@ -195,3 +201,17 @@ class ForwardSearch:
         return train_and_measure(
             model, self.data, self.profile, config, model_seed, workdir, clock, on_epoch
         )
+
+
+@contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM for a short storage write made on the way out anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be changed from the main thread
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

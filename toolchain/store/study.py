@@ -8,12 +8,15 @@ search's profile). Feasibility under the budget is stored as an Optuna constrain
 from __future__ import annotations
 
 import os
+import sqlite3
 import warnings
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from toolchain.arch.genotype import Genotype
@@ -23,11 +26,28 @@ from toolchain.store.records import ModelRecord
 from toolchain.store.urls import default_artifact_dir, masked, sqlite_path
 
 META_KEY = "petri"
+# What a resumed search must share with the study (the data's shape included: a folder that
+# gained a class or images would silently change the models).
+RESUME_KEYS = (
+    "dataset",
+    "subset",
+    "image_size",
+    "seed",
+    "preset",
+    "profile",
+    "classes",
+    "input_shape",
+    "split_sizes",
+)
 SQLITE_TIMEOUT_S = 60  # several local processes may share one SQLite file
 
 
 def open_storage(url: str, *, must_exist: bool) -> optuna.storages.RDBStorage:
-    """Open an Optuna RDB storage; ``must_exist`` for commands that only read."""
+    """Open an Optuna RDB storage; ``must_exist`` for commands that only read.
+
+    A SQLite file that holds something other than an Optuna storage is refused before Optuna
+    would add its tables to it.
+    """
     db = sqlite_path(url)
     engine_kwargs: dict[str, Any] = {}
     if db is not None:
@@ -35,12 +55,31 @@ def open_storage(url: str, *, must_exist: bool) -> optuna.storages.RDBStorage:
             raise StorageError(f"no storage at {db}; run `petri search --storage {url}` first")
         if not db.parent.is_dir():
             raise StorageError(f"cannot open storage {url}: folder {db.parent} does not exist")
+        _check_sqlite_file(db, must_exist)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
     except Exception as exc:  # SQLAlchemy/driver errors differ by database; all mean "cannot open"
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise StorageError(f"cannot open storage {masked(url)}: {reason}") from exc
+        reason = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise StorageError(f"cannot open storage {masked(url)}: {masked(reason)}") from exc
+
+
+def _check_sqlite_file(db: Path, must_exist: bool) -> None:
+    if db.is_dir():
+        raise StorageError(f"storage {db} is a folder; give a file, e.g. sqlite:///{db}/petri.db")
+    if not db.exists() or (db.stat().st_size == 0 and not must_exist):
+        return  # a new storage
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            tables = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(
+            f"{db} is not a SQLite database ({exc}); choose another --storage"
+        ) from exc
+    if "studies" not in tables or "trials" not in tables:
+        raise StorageError(f"{db} is not an Optuna storage; choose another --storage")
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
@@ -65,6 +104,11 @@ class SearchStudy:
     def meta(self) -> dict[str, Any]:
         return self.study.user_attrs[META_KEY]
 
+    @staticmethod
+    def _check_made_by_petri(study: optuna.Study) -> None:
+        if META_KEY not in study.user_attrs:
+            raise StorageError(f"study {study.study_name!r} was not made by petri search")
+
     @classmethod
     def load(cls, url: str, name: str) -> SearchStudy:
         storage = open_storage(url, must_exist=True)
@@ -74,6 +118,7 @@ class SearchStudy:
                 f"no study {name!r} in {masked(url)}; available: {', '.join(names) or 'none'}"
             )
         study = optuna.load_study(study_name=name, storage=storage)
+        cls._check_made_by_petri(study)
         return cls(study, default_artifact_dir(url))
 
     @classmethod
@@ -107,12 +152,12 @@ class SearchStudy:
         return previous
 
     def check_same_search(self, meta: dict[str, Any]) -> None:
-        for key in ("dataset", "subset", "image_size", "seed", "preset", "profile"):
-            if self.meta.get(key) != meta.get(key):
-                raise StorageError(
-                    f"study {self.name!r} was searched with {key} {self.meta.get(key)!r}, not "
-                    f"{meta.get(key)!r}; resume with the same settings or choose a new --study"
-                )
+        """Refuse to resume when anything the models depend on differs (the budget may)."""
+        for key, was, now in _differences(self.meta, meta, RESUME_KEYS):
+            raise StorageError(
+                f"study {self.name!r} was searched with {key} {was}, not {now}; resume "
+                "with the same settings and data, or choose a new --study"
+            )
 
     # --- reading -------------------------------------------------------------------------
 
@@ -132,9 +177,17 @@ class SearchStudy:
     def download(self, record: ModelRecord, kind: str, path: Path) -> None:
         if kind not in record.artifacts:
             raise StorageError(f"trial {record.trial} has no {kind} artifact")
-        download_artifact(
-            artifact_store=self.artifacts, file_path=str(path), artifact_id=record.artifacts[kind]
-        )
+        try:
+            download_artifact(
+                artifact_store=self.artifacts,
+                file_path=str(path),
+                artifact_id=record.artifacts[kind],
+            )
+        except ArtifactNotFound as exc:
+            raise StorageError(
+                f"the {kind} file of trial {record.trial} is missing from {self.artifact_dir}; "
+                "keep the artifacts folder beside the storage file"
+            ) from exc
 
     # --- writing: one model is one trial -------------------------------------------------
 
@@ -173,3 +226,23 @@ class SearchStudy:
         for key, value in (details or {}).items():
             trial.set_user_attr(key, value)
         self.study.tell(trial, state=TrialState.FAIL)
+
+
+def _differences(
+    old: dict[str, Any], new: dict[str, Any], keys: tuple[str, ...], prefix: str = ""
+) -> list[tuple[str, str, str]]:
+    """(key, old, new) for each differing key, shortened; nested mappings name the inner key."""
+    found: list[tuple[str, str, str]] = []
+    for key in keys:
+        was, now = old.get(key), new.get(key)
+        if isinstance(was, dict) and isinstance(now, dict):
+            inner = tuple(sorted(set(was) | set(now)))
+            found += _differences(was, now, inner, f"{prefix}{key}.")
+        elif was != now:
+            found.append((prefix + key, _short(was), _short(now)))
+    return found
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -11,18 +12,20 @@ from toolchain.errors import StorageError
 
 
 def masked(url: str) -> str:
-    """The URL as it may be printed or logged: never with its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("@")[-1] if "@" in url else url
+    """The URL as it may be printed or logged: never with its password.
+
+    Covers ``user:pw@host`` (an ``@`` inside the password too) and ``?password=`` queries,
+    whether or not SQLAlchemy can parse the rest.
+    """
+    text = re.sub(r"://([^:/@?]*):[^/?]*@", r"://\1:***@", url)
+    return re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&]*", r"\1***", text)
 
 
 def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL, ``None`` for other databases."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is not a number
         raise StorageError(
             f"storage URL {masked(url)!r} is not a database URL; use e.g. sqlite:///petri.db"
         ) from exc
