@@ -25,7 +25,8 @@ def test_a_model_is_one_trial_with_attributes_constraint_and_artifacts(tmp_path:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     study = SearchStudy.open_for_search(url, "s", META)
     g = seed_genotype(8, 2)
-    trial = study.ask(g, parent=None, growth=None)
+    trial = study.ask(parent=None)
+    study.set_architecture(trial, g, growth=None)
     onnx_file = tmp_path / "m.onnx"
     onnx_file.write_bytes(b"onnx bytes")
     study.set_attrs(trial, {"val_accuracy": 0.9, "latency_ms": 1.5})
@@ -46,7 +47,8 @@ def test_a_model_is_one_trial_with_attributes_constraint_and_artifacts(tmp_path:
 
 def test_failed_model_keeps_its_reason(tmp_path: Path) -> None:
     study = SearchStudy.open_for_search(f"sqlite:///{tmp_path / 'p.db'}", "s", META)
-    trial = study.ask(seed_genotype(8, 2), parent=None, growth=None)
+    trial = study.ask(parent=None)
+    study.set_architecture(trial, seed_genotype(8, 2), growth=None)
     study.fail(trial, "loss became nan in epoch 2")
     (rec,) = study.records()
     assert rec.state == TrialState.FAIL and rec.fail_reason == "loss became nan in epoch 2"
@@ -122,7 +124,8 @@ def test_passwords_are_masked_in_every_url_form(url: str) -> None:
 def test_missing_artifacts_folder_is_a_clear_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     study = SearchStudy.open_for_search(url, "s", META)
-    trial = study.ask(seed_genotype(8, 2), parent=None, growth=None)
+    trial = study.ask(parent=None)
+    study.set_architecture(trial, seed_genotype(8, 2), growth=None)
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"w")
     study.upload(trial, {"weights": weights})

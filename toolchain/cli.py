@@ -14,6 +14,8 @@ import click
 from toolchain.errors import InputError, PetriError
 from toolchain.presets import PRESETS
 
+GROWTH_NAMES = ("petridish", "random")  # toolchain.search.growth.GROWTH_RULES, without torch
+
 if TYPE_CHECKING:
     from toolchain.store import SearchStudy
 
@@ -101,6 +103,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     show_default=True,
     help="Same seed and data, same architectures.",
 )
+@click.option(
+    "--growth",
+    type=click.Choice(sorted(GROWTH_NAMES)),
+    default="petridish",
+    show_default=True,
+    help="How a child is grown: petridish (weak-learner candidates) or random (baseline).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def search(quiet: bool, **options: Any) -> None:
     """Grow, train, export and measure models into a study.
@@ -127,6 +136,7 @@ def search(quiet: bool, **options: Any) -> None:
         subset=options["subset"],
         image_size=options["image_size"],
         time_limit_min=options["time_limit"],
+        growth=options["growth"],
     )
     summary = run_search(request, log=(lambda _: None) if quiet else _progress)
     click.echo(

@@ -16,6 +16,7 @@ class Preset:
     channels: int  # first-stage channels of the seed model
     seed_epochs: int  # the seed is trained from scratch
     child_epochs: int  # a child is warm-started from its parent, then trained this long
+    candidate_epochs: int  # the weak-learner phase before each child
     batch_size: int
     lr: float
     val_fraction: float
@@ -30,6 +31,7 @@ PRESETS: dict[str, Preset] = {
             channels=8,
             seed_epochs=2,
             child_epochs=1,
+            candidate_epochs=1,
             batch_size=64,
             lr=0.05,
             val_fraction=0.15,
@@ -40,6 +42,7 @@ PRESETS: dict[str, Preset] = {
             channels=16,
             seed_epochs=12,
             child_epochs=6,
+            candidate_epochs=1,
             batch_size=64,
             lr=0.05,
             val_fraction=0.1,

@@ -45,7 +45,7 @@ def bundle_metadata(study: SearchStudy, record: ModelRecord, onnx_path: Path) ->
             "study": study.name,
             "trial": record.trial,
             "arch_id": record.arch_id,
-            "genotype": record.genotype.to_dict(),
+            "genotype": record.architecture.to_dict(),
             "params": record.params,
             "flops": trial.get(attr.FLOPS),
             "parity": trial.get(attr.PARITY),

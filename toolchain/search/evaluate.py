@@ -48,13 +48,13 @@ class TrainedModel:
 
 
 def build_model(
-    genotype: Genotype, data: Dataset, parent_weights: Path | None, seed: int
+    genotype: Genotype, data: Dataset, init_state: dict[str, torch.Tensor] | None, seed: int
 ) -> nn.Module:
-    """A fresh network; a child gets every weight its parent had (the warm start)."""
-    seed_everything(seed)  # the new node's initial weights depend on the seed alone
+    """A fresh network; a child is warm-started from ``init_state`` (parent + grown weights)."""
+    seed_everything(seed)  # weights not in init_state depend on the seed alone
     model = Network(genotype, data.input_shape[0], len(data.classes))
-    if parent_weights is not None:
-        warm_start(model, torch.load(parent_weights, weights_only=True))
+    if init_state is not None:
+        warm_start(model, init_state)
     return model
 
 

@@ -18,14 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from optuna.trial import Trial
 
-from toolchain.arch.genotype import Genotype, seed_genotype
+from toolchain.arch.genotype import seed_genotype
 from toolchain.data import Dataset
 from toolchain.errors import ModelFailed, PetriError
 from toolchain.hw import HardwareProfile
 from toolchain.presets import Preset
+from toolchain.search.candidates import CandidateConfig
 from toolchain.search.evaluate import PhaseClock, TrainedModel, build_model, train_and_measure
-from toolchain.search.growth import Growth, random_growth
+from toolchain.search.growth import GROWTH_RULES, Child, GrowthContext
 from toolchain.search.hull import eligible, sample_parent
 from toolchain.store import ModelRecord, SearchStudy
 from toolchain.store import records as attr
@@ -33,7 +36,6 @@ from toolchain.train import TrainConfig
 
 MAX_CONSECUTIVE_FAILURES = 5
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-MAX_GROWTH_TRIES = 50  # redraws when a growth repeats an architecture already in the study
 
 Log = Callable[[str], None]
 
@@ -45,15 +47,15 @@ class SearchConfig:
     seed: int
     preset: Preset
     time_limit_s: float | None = None
+    growth: str = "petridish"  # a name in GROWTH_RULES
+    candidates: CandidateConfig = CandidateConfig()
     budget_slack: float = 0.10  # models over budget * (1 + slack) are never expanded
     eps: float = 0.025  # relative band above the hull that is eligible for expansion
 
 
 @dataclass(frozen=True)
 class Step:
-    genotype: Genotype
-    parent: ModelRecord | None
-    growth: Growth | None
+    parent: ModelRecord | None  # None: train the seed
 
 
 @dataclass(frozen=True)
@@ -111,20 +113,11 @@ class ForwardSearch:
 
     def next_step(self, finished: list[ModelRecord]) -> Step | None:
         if not finished:
-            seed = seed_genotype(self.config.preset.channels, reductions=self.reductions())
-            return Step(seed, None, None)
+            return Step(None)
         everything = self.study.records()
         rng = np.random.default_rng([self.config.seed, len(everything)])
         parent = self.choose_parent(finished, everything, rng)
-        if parent is None:
-            return None
-        known = {r.arch_id for r in everything if r.fail_reason is None}
-        for _ in range(MAX_GROWTH_TRIES):
-            growth = random_growth(parent.genotype, rng)
-            child = growth.apply(parent.genotype)
-            if child.arch_id not in known:
-                return Step(child, parent, growth)
-        return None
+        return None if parent is None else Step(parent)
 
     def choose_parent(
         self, finished: list[ModelRecord], everything: list[ModelRecord], rng: np.random.Generator
@@ -148,15 +141,13 @@ class ForwardSearch:
 
     def run_step(self, step: Step, n_finished: int) -> tuple[int, bool]:
         parent_number = step.parent.trial if step.parent else None
-        growth = step.growth.to_dict() if step.growth else None
-        trial = self.study.ask(step.genotype, parent_number, growth)
+        trial = self.study.ask(parent_number)
         label = f"model {n_finished + 1}/{self.config.max_models} (trial {trial.number}"
         label += f", child of {parent_number})" if step.parent else ", seed)"
-        self.log(f"{label}: training {step.genotype.arch_id}")
         clock = PhaseClock()
         try:
             with tempfile.TemporaryDirectory(prefix="petri-") as tmp:
-                result = self.train_one(step, trial.number, Path(tmp), clock, label)
+                result = self.grow_and_train(step, trial, Path(tmp), clock, label)
                 with clock.phase("store"):
                     self.study.set_attrs(trial, result.attrs)
                     self.study.upload(trial, result.files)
@@ -182,17 +173,24 @@ class ForwardSearch:
         )
         return trial.number, True
 
-    def train_one(
-        self, step: Step, number: int, workdir: Path, clock: PhaseClock, label: str
+    def grow_and_train(
+        self, step: Step, trial: Trial, workdir: Path, clock: PhaseClock, label: str
     ) -> TrainedModel:
+        """Make the architecture (the seed, or a child by the growth rule), then train it."""
         preset = self.config.preset
-        epochs = preset.child_epochs if step.parent else preset.seed_epochs
-        model_seed = self.config.seed * 100_003 + number
-        parent_weights = None
-        if step.parent is not None:
-            parent_weights = workdir / "parent.pt"
-            self.study.download(step.parent, "weights", parent_weights)
-        model = build_model(step.genotype, self.data, parent_weights, model_seed)
+        model_seed = self.config.seed * 100_003 + trial.number
+        if step.parent is None:
+            genotype = seed_genotype(preset.channels, reductions=self.reductions())
+            init_state, record, epochs = None, None, preset.seed_epochs
+        else:
+            self.log(f"{label}: growing from trial {step.parent.trial} ({self.config.growth})")
+            with clock.phase("growth"):
+                child = self.grow(step.parent, trial.number, model_seed, workdir)
+            genotype, init_state, record = child.genotype, child.init_state, child.record
+            epochs = preset.child_epochs
+        self.study.set_architecture(trial, genotype, record)
+        self.log(f"{label}: training {genotype.arch_id}")
+        model = build_model(genotype, self.data, init_state, model_seed)
         config = TrainConfig(epochs=epochs, batch_size=preset.batch_size, lr=preset.lr)
 
         def on_epoch(epoch: int, epochs: int, loss: float) -> None:
@@ -201,6 +199,28 @@ class ForwardSearch:
         return train_and_measure(
             model, self.data, self.profile, config, model_seed, workdir, clock, on_epoch
         )
+
+    def grow(self, parent: ModelRecord, number: int, seed: int, workdir: Path) -> Child:
+        weights = workdir / "parent.pt"
+        self.study.download(parent, "weights", weights)
+        records = self.study.records()
+        known = frozenset(r.arch_id for r in records if r.arch_id and r.fail_reason is None)
+        used = frozenset(
+            c
+            for r in records
+            if r.parent == parent.trial and r.growth
+            for c in r.growth.get("merge_points", [])
+        )
+        context = GrowthContext(
+            data=self.data,
+            rng=np.random.default_rng([self.config.seed, number]),
+            seed=seed,
+            known_arch_ids=known,
+            candidates=self.config.candidates,
+            used_merge_points=used,
+        )
+        rule = GROWTH_RULES[self.config.growth]
+        return rule(parent.architecture, torch.load(weights, weights_only=True), context)
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from toolchain.errors import InputError
 from toolchain.export.onnx import INPUT_NAME, OUTPUT_NAME
 from toolchain.hw import HardwareProfile, load_profile
 from toolchain.presets import get_preset
+from toolchain.search.candidates import CandidateConfig
 from toolchain.search.forward import ForwardSearch, Log, SearchConfig, SearchSummary
 from toolchain.store import SearchStudy
 from toolchain.store.urls import sqlite_path
@@ -31,6 +32,7 @@ class SearchRequest:
     subset: int | None = None
     image_size: int | None = None
     time_limit_min: float | None = None
+    growth: str = "petridish"
 
 
 def study_meta(
@@ -43,6 +45,7 @@ def study_meta(
         "image_size": request.image_size,
         "seed": request.seed,
         "preset": request.preset,
+        "growth": request.growth,
         "profile": profile.model_dump(),
         "budget_ms": request.budget_ms,
         "input_name": INPUT_NAME,
@@ -90,5 +93,9 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         seed=request.seed,
         preset=preset,
         time_limit_s=request.time_limit_min * 60 if request.time_limit_min else None,
+        growth=request.growth,
+        candidates=CandidateConfig(
+            epochs=preset.candidate_epochs, lr=preset.lr, batch_size=preset.batch_size
+        ),
     )
     return ForwardSearch(study, data, profile, config, log).run()

@@ -14,6 +14,7 @@ GENOTYPE = "genotype"
 ARCH_ID = "arch_id"
 PARENT = "parent_trial"
 GROWTH = "growth"
+CANDIDATES = "candidate_phase"
 PARAMS = "params"
 FLOPS = "flops"
 VAL_ACCURACY = "val_accuracy"
@@ -37,8 +38,8 @@ class ModelRecord:
 
     trial: int
     state: TrialState
-    genotype: Genotype
-    arch_id: str
+    genotype: Genotype | None  # None while a child is still in its candidate phase
+    arch_id: str | None
     parent: int | None
     params: int | None
     val_accuracy: float | None
@@ -47,10 +48,16 @@ class ModelRecord:
     latency: dict[str, Any] | None
     artifacts: dict[str, str]
     fail_reason: str | None
+    growth: dict[str, Any] | None = None  # how it was grown from its parent
 
     @property
     def finished(self) -> bool:
         return self.state == TrialState.COMPLETE
+
+    @property
+    def architecture(self) -> Genotype:
+        assert self.genotype is not None, "only a model past its candidate phase has a genotype"
+        return self.genotype
 
     @property
     def val_error(self) -> float:
@@ -63,8 +70,8 @@ class ModelRecord:
         return cls(
             trial=trial.number,
             state=trial.state,
-            genotype=Genotype.from_dict(attrs[GENOTYPE]),
-            arch_id=attrs[ARCH_ID],
+            genotype=Genotype.from_dict(attrs[GENOTYPE]) if GENOTYPE in attrs else None,
+            arch_id=attrs.get(ARCH_ID),
             parent=attrs.get(PARENT),
             params=attrs.get(PARAMS),
             val_accuracy=attrs.get(VAL_ACCURACY),
@@ -73,4 +80,5 @@ class ModelRecord:
             latency=attrs.get(LATENCY),
             artifacts=attrs.get(ARTIFACTS, {}),
             fail_reason=attrs.get(FAIL_REASON),
+            growth=attrs.get(GROWTH),
         )

@@ -29,6 +29,7 @@ META_KEY = "petri"
 # What a resumed search must share with the study (the data's shape included: a folder that
 # gained a class or images would silently change the models).
 RESUME_KEYS = (
+    "growth",
     "dataset",
     "subset",
     "image_size",
@@ -163,7 +164,7 @@ class SearchStudy:
 
     def records(self, states: tuple[TrialState, ...] | None = None) -> list[ModelRecord]:
         trials = self.study.get_trials(deepcopy=False, states=states)
-        return [ModelRecord.from_trial(t) for t in trials if attr.GENOTYPE in t.user_attrs]
+        return [ModelRecord.from_trial(t) for t in trials if attr.PARENT in t.user_attrs]
 
     def finished(self) -> list[ModelRecord]:
         return self.records((TrialState.COMPLETE,))
@@ -191,14 +192,19 @@ class SearchStudy:
 
     # --- writing: one model is one trial -------------------------------------------------
 
-    def ask(self, genotype: Genotype, parent: int | None, growth: dict[str, Any] | None) -> Trial:
+    def ask(self, parent: int | None) -> Trial:
+        """Open the trial of a new model: visible as running, with its parent, from now on."""
         trial = self.study.ask()
-        trial.set_user_attr(attr.GENOTYPE, genotype.to_dict())
-        trial.set_user_attr(attr.ARCH_ID, genotype.arch_id)
         trial.set_user_attr(attr.PARENT, parent)
-        trial.set_user_attr(attr.GROWTH, growth)
         trial.set_user_attr(attr.WORKER, f"{os.uname().nodename}:{os.getpid()}")
         return trial
+
+    def set_architecture(
+        self, trial: Trial, genotype: Genotype, growth: dict[str, Any] | None
+    ) -> None:
+        trial.set_user_attr(attr.GENOTYPE, genotype.to_dict())
+        trial.set_user_attr(attr.ARCH_ID, genotype.arch_id)
+        trial.set_user_attr(attr.GROWTH, growth)
 
     def set_attrs(self, trial: Trial, values: dict[str, Any]) -> None:
         for key, value in values.items():

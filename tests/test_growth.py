@@ -1,0 +1,47 @@
+"""Every registered growth rule: one new node, and a child that starts as its parent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from toolchain.arch.genotype import seed_genotype
+from toolchain.arch.network import Network, warm_start
+from toolchain.cli import GROWTH_NAMES
+from toolchain.data import Dataset
+from toolchain.search.candidates import CandidateConfig
+from toolchain.search.growth import GROWTH_RULES, GrowthContext
+from toolchain.train import TrainConfig, predict, train
+
+
+def test_cli_offers_every_rule() -> None:
+    assert set(GROWTH_NAMES) == set(GROWTH_RULES)
+
+
+@pytest.mark.parametrize("name", sorted(GROWTH_RULES))
+def test_rule_grows_one_node_and_starts_as_the_parent(name: str, digits: Dataset) -> None:
+    parent_g = seed_genotype(8, 2)
+    parent = Network(parent_g, 1, 10)
+    train(parent, digits, TrainConfig(epochs=1), seed=0)
+    ctx = GrowthContext(
+        digits,
+        np.random.default_rng(1),
+        1,
+        frozenset({parent_g.arch_id}),
+        CandidateConfig(epochs=1),
+    )
+    child = GROWTH_RULES[name](parent_g, parent.state_dict(), ctx)
+    assert child.record["rule"] == name
+    grown = [
+        c
+        for c, (a, b) in enumerate(zip(parent_g.cells, child.genotype.cells, strict=True))
+        if a != b
+    ]
+    assert len(grown) == 1
+    assert len(child.genotype.cells[grown[0]].nodes) == len(parent_g.cells[grown[0]].nodes) + 1
+    model = Network(child.genotype, 1, 10)
+    torch.manual_seed(0)
+    warm_start(model, child.init_state)
+    images = digits.val.images[:64]
+    assert float((predict(model, images) - predict(parent, images)).abs().max()) < 1e-6
