@@ -87,7 +87,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--max-models", type=click.IntRange(min=1), required=True, help="Finished models in the study."
 )
 @click.option(
-    "--time-limit", type=click.FloatRange(min=0, min_open=True), help="Minutes; no new model after."
+    "--time-limit",
+    "time_limit_min",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Minutes; no new model after.",
 )
 @click.option(
     "--preset",
@@ -110,6 +113,36 @@ def cli(ctx: click.Context, debug: bool) -> None:
     show_default=True,
     help="How a child is grown: petridish (weak-learner candidates) or random (baseline).",
 )
+@click.option(
+    "--budget-slack",
+    type=click.FloatRange(min=0),
+    default=0.10,
+    show_default=True,
+    help="Models over budget x (1 + slack) are kept but never grown from.",
+)
+@click.option(
+    "--eps",
+    type=click.FloatRange(min=0),
+    default=0.025,
+    show_default=True,
+    help="Relative band above the lower hull whose models may be parents.",
+)
+@click.option(
+    "--candidate-epochs", type=click.IntRange(min=1), help="Candidate-phase epochs (preset's)."
+)
+@click.option(
+    "--keep", type=click.IntRange(min=1), default=3, show_default=True, help="Pairs kept per node."
+)
+@click.option(
+    "--merge-points",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Cells grown per child.",
+)
+@click.option(
+    "--l1", type=click.FloatRange(min=0), help="L1 weight on omega (default 1e-2 / pairs)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def search(quiet: bool, **options: Any) -> None:
     """Grow, train, export and measure models into a study.
@@ -124,20 +157,7 @@ def search(quiet: bool, **options: Any) -> None:
     """
     from toolchain.search.runner import SearchRequest, run_search
 
-    request = SearchRequest(
-        hw=options["hw"],
-        dataset=options["dataset"],
-        storage=options["storage"],
-        study=options["study"],
-        budget_ms=options["budget_ms"],
-        max_models=options["max_models"],
-        preset=options["preset"],
-        seed=options["seed"],
-        subset=options["subset"],
-        image_size=options["image_size"],
-        time_limit_min=options["time_limit"],
-        growth=options["growth"],
-    )
+    request = SearchRequest(**options)
     summary = run_search(request, log=(lambda _: None) if quiet else _progress)
     click.echo(
         f"search stopped: {summary.stop_reason}; this run finished {len(summary.trained)}, "

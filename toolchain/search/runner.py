@@ -33,6 +33,13 @@ class SearchRequest:
     image_size: int | None = None
     time_limit_min: float | None = None
     growth: str = "petridish"
+    budget_slack: float = 0.10
+    eps: float = 0.025
+    # Candidate-phase knobs; None takes the preset's (epochs) or DESIGN §3's default.
+    candidate_epochs: int | None = None
+    keep: int = 3
+    merge_points: int = 1
+    l1: float | None = None
 
 
 def study_meta(
@@ -94,8 +101,15 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         preset=preset,
         time_limit_s=request.time_limit_min * 60 if request.time_limit_min else None,
         growth=request.growth,
+        budget_slack=request.budget_slack,
+        eps=request.eps,
         candidates=CandidateConfig(
-            epochs=preset.candidate_epochs, lr=preset.lr, batch_size=preset.batch_size
+            epochs=request.candidate_epochs or preset.candidate_epochs,
+            k=request.keep,
+            merge_points=request.merge_points,
+            l1=request.l1,
+            lr=preset.lr,
+            batch_size=preset.batch_size,
         ),
     )
     return ForwardSearch(study, data, profile, config, log).run()
