@@ -182,3 +182,27 @@ def test_pick_with_nothing_under_budget_exits_3(tmp_path: Path, fast_profile: Pa
     assert report["fits"] is False and [m["trial"] for m in report["closest"]] == [0]
     missing = on_study(db, "pick", "--budget-ms", "1", study="nope")
     assert missing.returncode == 2 and "available: t" in missing.stderr
+
+
+def test_several_seeds_then_diverging_candidates_fail_trials_not_the_search(
+    tmp_path: Path, fast_profile: Path
+) -> None:
+    db = tmp_path / "p.db"
+    # An L1 weight this large makes omega, then the loss, blow up in the candidate phase.
+    run = petri(*search_args(db, fast_profile, 3, "--seeds", "4,8", "--l1", "1e308"), cwd=tmp_path)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("error: the last 5 models failed")
+    records = SearchStudy.load(f"sqlite:///{db}", "t").records()
+    seeds = [r for r in records if r.finished]
+    assert [r.architecture.channels for r in seeds] == [4, 8] and all(
+        r.parent is None for r in seeds
+    )
+    failed = [r for r in records if not r.finished]
+    assert len(failed) == 5 and all(r.parent in (0, 1) for r in failed)
+    assert all("candidate phase loss became" in (r.fail_reason or "") for r in failed)
+
+
+def test_fewer_models_than_seeds_is_bad_usage(tmp_path: Path, fast_profile: Path) -> None:
+    run = petri(*search_args(tmp_path / "p.db", fast_profile, 1, "--seeds", "4,8"), cwd=tmp_path)
+    assert run.returncode == 2 and "--max-models 1 is smaller than the 2 seed models" in run.stderr
+    assert not (tmp_path / "p.db").exists()

@@ -49,6 +49,22 @@ class PositiveMilliseconds(click.ParamType):
 budget_type = PositiveMilliseconds()
 
 
+class SeedWidths(click.ParamType):
+    """Comma-separated channel widths, e.g. ``8,16,24``."""
+
+    name = "widths"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(int(part) for part in str(value).split(",") if part.strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of widths, e.g. 8,16", param, ctx)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="petri")
@@ -112,6 +128,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     default="petridish",
     show_default=True,
     help="How a child is grown: petridish (weak-learner candidates) or random (baseline).",
+)
+@click.option(
+    "--seeds",
+    type=SeedWidths(),
+    default="",
+    help="Widths of the seed models that start the pool, e.g. 8,16 (default: the preset's).",
 )
 @click.option(
     "--budget-slack",

@@ -47,6 +47,7 @@ class SearchConfig:
     seed: int
     preset: Preset
     time_limit_s: float | None = None
+    seed_widths: tuple[int, ...] = (16,)  # one seed model per width starts the pool
     growth: str = "petridish"  # a name in GROWTH_RULES
     candidates: CandidateConfig = CandidateConfig()
     budget_slack: float = 0.10  # models over budget * (1 + slack) are never expanded
@@ -55,7 +56,8 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class Step:
-    parent: ModelRecord | None  # None: train the seed
+    parent: ModelRecord | None  # None: train a seed model of width seed_width
+    seed_width: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,10 @@ class ForwardSearch:
     # --- choosing what to train next ------------------------------------------------------
 
     def next_step(self, finished: list[ModelRecord]) -> Step | None:
-        if not finished:
-            return Step(None)
+        trained_widths = {r.architecture.channels for r in finished if r.parent is None}
+        for width in self.config.seed_widths:
+            if width not in trained_widths:
+                return Step(None, seed_width=width)
         everything = self.study.records()
         rng = np.random.default_rng([self.config.seed, len(everything)])
         parent = self.choose_parent(finished, everything, rng)
@@ -180,7 +184,8 @@ class ForwardSearch:
         preset = self.config.preset
         model_seed = self.config.seed * 100_003 + trial.number
         if step.parent is None:
-            genotype = seed_genotype(preset.channels, reductions=self.reductions())
+            assert step.seed_width is not None
+            genotype = seed_genotype(step.seed_width, reductions=self.reductions())
             init_state, record, epochs = None, None, preset.seed_epochs
         else:
             self.log(f"{label}: growing from trial {step.parent.trial} ({self.config.growth})")

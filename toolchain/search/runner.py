@@ -33,6 +33,7 @@ class SearchRequest:
     image_size: int | None = None
     time_limit_min: float | None = None
     growth: str = "petridish"
+    seeds: tuple[int, ...] = ()  # seed widths; empty: the preset's one width
     budget_slack: float = 0.10
     eps: float = 0.025
     # Candidate-phase knobs; None takes the preset's (epochs) or DESIGN §3's default.
@@ -53,6 +54,7 @@ def study_meta(
         "seed": request.seed,
         "preset": request.preset,
         "growth": request.growth,
+        "seeds": list(request.seeds),
         "profile": profile.model_dump(),
         "budget_ms": request.budget_ms,
         "input_name": INPUT_NAME,
@@ -76,6 +78,14 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         raise InputError(f"--max-models must be at least 1, got {request.max_models}")
     profile = load_profile(request.hw)
     preset = get_preset(request.preset)
+    seed_widths = request.seeds or (preset.channels,)
+    if len(set(seed_widths)) != len(seed_widths) or min(seed_widths) < 2:
+        raise InputError(f"--seeds must be distinct widths of at least 2, got {seed_widths}")
+    if request.max_models < len(seed_widths):
+        raise InputError(
+            f"--max-models {request.max_models} is smaller than the {len(seed_widths)} seed "
+            "models; raise it or give fewer --seeds"
+        )
     sqlite_path(request.storage)  # a malformed URL fails here, before the data is read
     log(f"loading {request.dataset}")
     data = load_dataset(
@@ -101,6 +111,7 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         preset=preset,
         time_limit_s=request.time_limit_min * 60 if request.time_limit_min else None,
         growth=request.growth,
+        seed_widths=seed_widths,
         budget_slack=request.budget_slack,
         eps=request.eps,
         candidates=CandidateConfig(

@@ -30,6 +30,7 @@ META_KEY = "petri"
 # gained a class or images would silently change the models).
 RESUME_KEYS = (
     "growth",
+    "seeds",
     "dataset",
     "subset",
     "image_size",
