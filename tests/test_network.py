@@ -5,7 +5,6 @@ import torch
 from toolchain.arch.genotype import Edge, Node, seed_genotype
 from toolchain.arch.network import Network, count_flops, parameter_count, warm_start
 from toolchain.data import Dataset
-from toolchain.search.growth import add_node
 from toolchain.train import TrainConfig, predict, train
 
 
@@ -13,7 +12,7 @@ def test_grown_child_starts_as_its_parent(digits: Dataset) -> None:
     parent_g = seed_genotype(8, 2)
     parent = Network(parent_g, 1, 10)
     train(parent, digits, TrainConfig(epochs=1), seed=0)  # trained BN statistics, real weights
-    child_g = add_node(parent_g, 1, Node((Edge(0, "sep_conv_5x5"),)))
+    child_g = parent_g.with_node(1, Node((Edge(0, "sep_conv_5x5"),)))
     child = Network(child_g, 1, 10)
     missing = warm_start(child, parent.state_dict())
     assert missing and all(name.startswith("cells.1.nodes.1.") for name in missing)
@@ -23,7 +22,7 @@ def test_grown_child_starts_as_its_parent(digits: Dataset) -> None:
 
 def test_growth_adds_parameters_and_flops() -> None:
     g = seed_genotype(8, 2)
-    child = add_node(g, 0, Node((Edge(1, "sep_conv_3x3"),)))
+    child = g.with_node(0, Node((Edge(1, "sep_conv_3x3"),)))
     small, big = Network(g, 3, 10), Network(child, 3, 10)
     assert parameter_count(big) > parameter_count(small)
     assert count_flops(big, (3, 32, 32)) > count_flops(small, (3, 32, 32)) > 0

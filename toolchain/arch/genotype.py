@@ -36,9 +36,6 @@ class Cell:
     reduction: bool
     nodes: tuple[Node, ...]
 
-    def with_node(self, node: Node) -> Cell:
-        return Cell(self.reduction, self.nodes + (node,))
-
 
 @dataclass(frozen=True)
 class Genotype:
@@ -79,9 +76,10 @@ class Genotype:
         """Stable across processes and machines: a hash of the canonical JSON."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
-    def with_cell(self, index: int, cell: Cell) -> Genotype:
+    def with_node(self, cell: int, node: Node) -> Genotype:
+        """This genotype with ``node`` appended to cell ``cell``: one growth step."""
         cells = list(self.cells)
-        cells[index] = cell
+        cells[cell] = Cell(cells[cell].reduction, cells[cell].nodes + (node,))
         return Genotype(self.channels, tuple(cells))
 
 

@@ -172,9 +172,7 @@ def finalise(
         if not kept:
             continue
         node_index = len(child.cells[c].nodes)
-        child = child.with_cell(
-            c, child.cells[c].with_node(Node(tuple(Edge(s.input, s.op) for s in kept)))
-        )
+        child = child.with_node(c, Node(tuple(Edge(s.input, s.op) for s in kept)))
         cell = attached[c]
         for e, score in enumerate(kept):
             op = cell.ops[cell.pairs.index(Edge(score.input, score.op))]

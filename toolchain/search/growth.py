@@ -57,17 +57,13 @@ def register_growth(name: str) -> Callable[[GrowthRule], GrowthRule]:
     return add
 
 
-def add_node(parent: Genotype, cell: int, node: Node) -> Genotype:
-    return parent.with_cell(cell, parent.cells[cell].with_node(node))
-
-
 @register_growth("random")
 def random_growth(parent: Genotype, state: dict[str, torch.Tensor], ctx: GrowthContext) -> Child:
     for _ in range(MAX_REDRAWS):
         cell = int(ctx.rng.integers(len(parent.cells)))
         source = int(ctx.rng.integers(CELL_INPUTS + len(parent.cells[cell].nodes)))
         op = sorted(OPS)[int(ctx.rng.integers(len(OPS)))]
-        child = add_node(parent, cell, Node((Edge(source, op),)))
+        child = parent.with_node(cell, Node((Edge(source, op),)))
         if child.arch_id not in ctx.known_arch_ids:
             return Child(child, state, {"rule": "random", "cell": cell, "input": source, "op": op})
     raise ModelFailed(f"random growth found no new architecture in {MAX_REDRAWS} draws")
