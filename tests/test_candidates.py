@@ -105,7 +105,7 @@ def test_selection_keeps_top_k_and_drops_zeros(
         omega = attached[0].omega
         omega.zero_()
         omega[3], omega[5] = 0.5, -0.9
-    record = select(attached, k=3, l1=0.0, epochs=0)
+    record = select(attached, [0], k=3, l1=0.0, epochs=0)
     assert [(s.op, s.omega) for s in record.kept] == [
         (attached[0].pairs[5].op, pytest.approx(-0.9)),
         (attached[0].pairs[3].op, pytest.approx(0.5)),
@@ -113,4 +113,4 @@ def test_selection_keeps_top_k_and_drops_zeros(
     with torch.no_grad():
         omega.zero_()
     with pytest.raises(ModelFailed, match="kept no pair"):
-        finalise(PARENT, parent_state, attached, select(attached, k=3, l1=0.0, epochs=0))
+        finalise(PARENT, parent_state, attached, select(attached, [0], k=3, l1=0.0, epochs=0))

@@ -206,3 +206,24 @@ def test_fewer_models_than_seeds_is_bad_usage(tmp_path: Path, fast_profile: Path
     run = petri(*search_args(tmp_path / "p.db", fast_profile, 1, "--seeds", "4,8"), cwd=tmp_path)
     assert run.returncode == 2 and "--max-models 1 is smaller than the 2 seed models" in run.stderr
     assert not (tmp_path / "p.db").exists()
+
+
+def test_cell_mode_search_runs_through_export_and_pick(tmp_path: Path, fast_profile: Path) -> None:
+    db = tmp_path / "p.db"
+    run = petri(*search_args(db, fast_profile, 3, "--mode", "cell"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    finished = SearchStudy.load(f"sqlite:///{db}", "t").finished()
+    for record in finished:
+        genotype = record.architecture
+        assert genotype.mode == "cell"
+        for kind in (False, True):  # every cell of a type still repeats its template
+            assert len({c.nodes for c in genotype.cells if c.reduction == kind}) == 1
+    assert on_study(db, "pick", "--budget-ms", "5").returncode == 0
+    exported = on_study(db, "export", "--budget-ms", "5", "--out", "bundle")
+    assert exported.returncode == 0, exported.stderr
+    assert (
+        json.loads((tmp_path / "bundle" / "metadata.json").read_text())["model"]["genotype"]["mode"]
+        == "cell"
+    )
+    bad = petri(*search_args(tmp_path / "q.db", fast_profile, 1, "--mode", "nested"), cwd=tmp_path)
+    assert bad.returncode == 2 and "--mode" in bad.stderr

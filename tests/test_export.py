@@ -45,3 +45,18 @@ class DataDependentBranch(torch.nn.Module):
 def test_a_model_that_cannot_export_fails_as_a_model(tmp_path: Path) -> None:
     with pytest.raises(ModelFailed, match="ONNX export failed"):
         export_onnx(DataDependentBranch(), (3, 4, 4), tmp_path / "m.onnx", batch_size=1)
+
+
+def test_cell_mode_model_exports_with_parity(tmp_path: Path) -> None:
+    from toolchain.arch.genotype import Edge, Node
+
+    g = seed_genotype(4, 2, "cell").with_node(
+        1, Node((Edge(0, "sep_conv_5x5"), Edge(2, "max_pool_3x3")))
+    )
+    model = Network(g, 3, 10)
+    for param in model.parameters():
+        if param.dim() == 0:  # open the gates, so the grown template's nodes count
+            param.data.fill_(0.5)
+    path = tmp_path / "cell.onnx"
+    export_onnx(model, (3, 16, 16), path, batch_size=1)
+    assert check_parity(model, path, torch.randn(3, 3, 16, 16)).passed

@@ -40,3 +40,21 @@ def test_seed_has_one_sep_conv_cell_per_stage() -> None:
 def test_invalid_genotypes_are_rejected(cell: Cell, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Genotype(8, (cell,))
+
+
+def test_cell_mode_template_change_reaches_every_cell_of_its_type() -> None:
+    g = seed_genotype(8, 2, "cell")
+    assert [c.reduction for c in g.cells] == [False, True, False, True, False]
+    grown = g.with_node(3, Node((Edge(0, "dil_conv_3x3"),)))
+    assert [len(c.nodes) for c in grown.cells] == [1, 2, 1, 2, 1]
+    grown = grown.with_node(0, Node((Edge(2, "avg_pool_3x3"),)))
+    assert [len(c.nodes) for c in grown.cells] == [2, 2, 2, 2, 2]
+    assert Genotype.from_dict(grown.to_dict()) == grown and grown.mode == "cell"
+    macro = seed_genotype(8, 2).with_node(0, Node((Edge(2, "avg_pool_3x3"),)))
+    assert [len(c.nodes) for c in macro.cells] == [2, 1, 1]
+
+
+def test_cell_mode_refuses_cells_that_break_their_template() -> None:
+    one, two = Node((Edge(1, "sep_conv_3x3"),)), Node((Edge(0, "identity"),))
+    with pytest.raises(ValueError, match="normal cells differ"):
+        Genotype(8, (Cell(False, (one,)), Cell(True, (one,)), Cell(False, (two,))), "cell")

@@ -6,22 +6,27 @@ import numpy as np
 import pytest
 import torch
 
-from toolchain.arch.genotype import seed_genotype
+from toolchain.arch.genotype import MODES, seed_genotype
 from toolchain.arch.network import Network, warm_start
 from toolchain.cli import GROWTH_NAMES
+from toolchain.cli import MODES as CLI_MODES
 from toolchain.data import Dataset
 from toolchain.search.candidates import CandidateConfig
 from toolchain.search.growth import GROWTH_RULES, GrowthContext
 from toolchain.train import TrainConfig, predict, train
 
 
-def test_cli_offers_every_rule() -> None:
+def test_cli_offers_every_rule_and_mode() -> None:
     assert set(GROWTH_NAMES) == set(GROWTH_RULES)
+    assert CLI_MODES == MODES
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(GROWTH_RULES))
-def test_rule_grows_one_node_and_starts_as_the_parent(name: str, digits: Dataset) -> None:
-    parent_g = seed_genotype(8, 2)
+def test_rule_grows_one_node_and_starts_as_the_parent(
+    name: str, mode: str, digits: Dataset
+) -> None:
+    parent_g = seed_genotype(8, 2, mode)
     parent = Network(parent_g, 1, 10)
     train(parent, digits, TrainConfig(epochs=1), seed=0)
     ctx = GrowthContext(
@@ -38,8 +43,12 @@ def test_rule_grows_one_node_and_starts_as_the_parent(name: str, digits: Dataset
         for c, (a, b) in enumerate(zip(parent_g.cells, child.genotype.cells, strict=True))
         if a != b
     ]
-    assert len(grown) == 1
-    assert len(child.genotype.cells[grown[0]].nodes) == len(parent_g.cells[grown[0]].nodes) + 1
+    # Macro: one cell. Cell: every cell of the grown template, each one node longer.
+    assert grown == parent_g.template_cells(grown[0])
+    assert all(
+        len(child.genotype.cells[c].nodes) == len(parent_g.cells[c].nodes) + 1 for c in grown
+    )
+    assert child.genotype.mode == mode
     model = Network(child.genotype, 1, 10)
     torch.manual_seed(0)
     warm_start(model, child.init_state)

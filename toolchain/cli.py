@@ -14,7 +14,9 @@ import click
 from toolchain.errors import InputError, PetriError
 from toolchain.presets import PRESETS
 
-GROWTH_NAMES = ("petridish", "random")  # toolchain.search.growth.GROWTH_RULES, without torch
+# The registries' names, here without importing torch (a test keeps them equal).
+GROWTH_NAMES = ("petridish", "random")  # toolchain.search.growth.GROWTH_RULES
+MODES = ("macro", "cell")  # toolchain.arch.genotype.MODES
 
 if TYPE_CHECKING:
     from toolchain.store import SearchStudy
@@ -128,6 +130,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     default="petridish",
     show_default=True,
     help="How a child is grown: petridish (weak-learner candidates) or random (baseline).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="macro",
+    show_default=True,
+    help="macro: each cell grows on its own; cell: one normal and one reduction template.",
 )
 @click.option(
     "--seeds",

@@ -37,10 +37,18 @@ class Cell:
     nodes: tuple[Node, ...]
 
 
+MODES = ("macro", "cell")
+
+
 @dataclass(frozen=True)
 class Genotype:
+    """``macro``: every cell grows on its own. ``cell``: every normal cell repeats one normal
+    template and every reduction cell one reduction template (kept identical by
+    :meth:`with_node`, checked by :func:`validate`); weights are still per cell."""
+
     channels: int  # channels of the first stage; doubled at every reduction
     cells: tuple[Cell, ...] = field(default_factory=tuple)
+    mode: str = "macro"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -48,6 +56,7 @@ class Genotype:
     def to_dict(self) -> dict[str, Any]:
         return {
             "channels": self.channels,
+            "mode": self.mode,
             "cells": [
                 {
                     "reduction": cell.reduction,
@@ -66,7 +75,7 @@ class Genotype:
             )
             for c in data["cells"]
         )
-        return cls(int(data["channels"]), cells)
+        return cls(int(data["channels"]), cells, str(data.get("mode", "macro")))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -77,10 +86,23 @@ class Genotype:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
     def with_node(self, cell: int, node: Node) -> Genotype:
-        """This genotype with ``node`` appended to cell ``cell``: one growth step."""
-        cells = list(self.cells)
-        cells[cell] = Cell(cells[cell].reduction, cells[cell].nodes + (node,))
-        return Genotype(self.channels, tuple(cells))
+        """This genotype with ``node`` appended to cell ``cell``: one growth step.
+
+        In cell mode the node joins the cell's template, so every cell of its type gets it.
+        """
+        grown = self.template_cells(cell)
+        cells = tuple(
+            Cell(c.reduction, c.nodes + (node,)) if i in grown else c
+            for i, c in enumerate(self.cells)
+        )
+        return Genotype(self.channels, cells, self.mode)
+
+    def template_cells(self, cell: int) -> list[int]:
+        """The cells that change with cell ``cell``: itself, or in cell mode all of its type."""
+        if self.mode == "macro":
+            return [cell]
+        kind = self.cells[cell].reduction
+        return [i for i, c in enumerate(self.cells) if c.reduction == kind]
 
 
 def validate(genotype: Genotype) -> None:
@@ -89,6 +111,16 @@ def validate(genotype: Genotype) -> None:
         raise ValueError(f"channels must be at least 2, got {genotype.channels}")
     if not genotype.cells:
         raise ValueError("a genotype needs at least one cell")
+    if genotype.mode not in MODES:
+        raise ValueError(f"unknown mode {genotype.mode!r}; available: {', '.join(MODES)}")
+    if genotype.mode == "cell":
+        for kind in (False, True):
+            templates = {c.nodes for c in genotype.cells if c.reduction == kind}
+            if len(templates) > 1:
+                name = "reduction" if kind else "normal"
+                raise ValueError(
+                    f"cell mode: the {name} cells differ; they must share one template"
+                )
     for c, cell in enumerate(genotype.cells):
         if not cell.nodes:
             raise ValueError(f"cell {c} has no nodes")
@@ -104,9 +136,14 @@ def validate(genotype: Genotype) -> None:
                     )
 
 
-def seed_genotype(channels: int, reductions: int) -> Genotype:
-    """DESIGN §3 seed: one cell per stage, each a single sep-conv edge from the previous cell."""
+def seed_genotype(channels: int, reductions: int, mode: str = "macro") -> Genotype:
+    """DESIGN §3 seed: each cell a single sep-conv edge from the previous cell.
+
+    Macro: one cell per stage (the first normal, then reductions). Cell: every stage after the
+    first starts with a reduction cell and has a normal cell too, so that both templates
+    repeat and a template change shows in several places.
+    """
     first = Node((Edge(1, "sep_conv_3x3"),))
-    cells = [Cell(False, (first,))]
-    cells += [Cell(True, (first,)) for _ in range(reductions)]
-    return Genotype(channels, tuple(cells))
+    per_reduction = [True] if mode == "macro" else [True, False]
+    kinds = [False] + per_reduction * reductions
+    return Genotype(channels, tuple(Cell(kind, (first,)) for kind in kinds), mode)

@@ -62,14 +62,14 @@ class CandidateRecord:
 class CandidateCell(nn.Module):
     """A parent cell with every candidate pair attached behind stop-gradient/stop-forward."""
 
-    def __init__(self, cell: CellModule, pairs: list[Edge]) -> None:
+    def __init__(self, cell: CellModule, pairs: list[Edge], omega: nn.Parameter) -> None:
         super().__init__()
         self.cell = cell
         self.pairs = pairs
         self.ops = nn.ModuleList(
             create_op(p.op, cell.channels, edge_stride(cell.reduction, p.input)) for p in pairs
         )
-        self.omega = nn.Parameter(torch.full((len(pairs),), 1.0 / len(pairs)))
+        self.omega = omega  # shared by every cell of a template in cell mode
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
         states = self.cell.states(s0, s1)
@@ -94,22 +94,40 @@ def candidate_pairs(genotype: Genotype, cell_index: int) -> list[Edge]:
 def choose_merge_points(
     genotype: Genotype, n: int, rng: np.random.Generator, used: frozenset[int] = frozenset()
 ) -> list[int]:
-    """``n`` cells at random, those the parent has not grown at yet first."""
+    """``n`` cells at random, those the parent has not grown at yet first.
+
+    In cell mode a merge point stands for its whole template: at most one per cell type.
+    """
     fresh = [c for c in range(len(genotype.cells)) if c not in used]
     stale = [c for c in range(len(genotype.cells)) if c in used]
-    order = list(rng.permutation(fresh)) + list(rng.permutation(stale))
-    return sorted(int(c) for c in order[:n])
+    chosen: list[int] = []
+    for c in [int(c) for c in rng.permutation(fresh)] + [int(c) for c in rng.permutation(stale)]:
+        if len(chosen) < n and not any(c in genotype.template_cells(m) for m in chosen):
+            chosen.append(c)
+    return sorted(chosen)
 
 
 def attach(model: Network, genotype: Genotype, merge_points: list[int]) -> dict[int, CandidateCell]:
-    """Swap each merge cell of ``model`` for a CandidateCell; the parent's weights stay frozen."""
+    """Swap every cell a merge point grows (its template's, in cell mode) for a CandidateCell.
+
+    The parent's weights stay frozen. The cells of one template share their ω, so the pairs
+    are ranked for the template as a whole; each cell has its own candidate weights.
+    """
     for param in model.parameters():
         param.requires_grad_(False)
     attached = {}
-    for c in merge_points:
-        attached[c] = CandidateCell(model.cells[c], candidate_pairs(genotype, c))  # type: ignore[arg-type]
-        model.cells[c] = attached[c]
+    for m in merge_points:
+        pairs = candidate_pairs(genotype, m)
+        omega = nn.Parameter(torch.full((len(pairs),), 1.0 / len(pairs)))
+        for c in genotype.template_cells(m):
+            attached[c] = CandidateCell(model.cells[c], pairs, omega)  # type: ignore[arg-type]
+            model.cells[c] = attached[c]
     return attached
+
+
+def _omegas(attached: dict[int, CandidateCell]) -> list[nn.Parameter]:
+    """Each ω once, however many cells share it."""
+    return list({id(cell.omega): cell.omega for cell in attached.values()}.values())
 
 
 def train_candidates(
@@ -122,7 +140,7 @@ def train_candidates(
 ) -> None:
     """Task loss plus λ·Σ|ω|, candidates and ω only; the frozen parent stays in eval mode."""
     gen = seed_everything(seed)
-    params = [p for cell in attached.values() for p in (*cell.ops.parameters(), cell.omega)]
+    params = [p for cell in attached.values() for p in cell.ops.parameters()] + _omegas(attached)
     optimiser = torch.optim.SGD(params, lr=config.lr, momentum=0.9)
     x_all, y_all = data.train.images, data.train.labels
     for epoch in range(config.epochs):
@@ -133,7 +151,7 @@ def train_candidates(
         for start in range(0, len(y_all), config.batch_size):
             idx = order[start : start + config.batch_size]
             loss = F.cross_entropy(model(augment(x_all[idx], data.hflip, gen)), y_all[idx])
-            loss = loss + l1 * sum(cell.omega.abs().sum() for cell in attached.values())
+            loss = loss + l1 * sum(omega.abs().sum() for omega in _omegas(attached))
             if not torch.isfinite(loss):
                 raise ModelFailed(f"candidate phase loss became {loss.item()} in epoch {epoch + 1}")
             optimiser.zero_grad(set_to_none=True)
@@ -141,18 +159,21 @@ def train_candidates(
             optimiser.step()
 
 
-def select(attached: dict[int, CandidateCell], k: int, l1: float, epochs: int) -> CandidateRecord:
+def select(
+    attached: dict[int, CandidateCell], merge_points: list[int], k: int, l1: float, epochs: int
+) -> CandidateRecord:
     """Score every pair by its final ω; keep the top ``k`` per merge point, none that are ~0."""
     pairs: list[PairScore] = []
     kept: list[PairScore] = []
-    for c, cell in sorted(attached.items()):
+    for m in merge_points:
+        cell = attached[m]
         omegas = cell.omega.detach().tolist()
-        scores = [PairScore(c, p.input, p.op, w) for p, w in zip(cell.pairs, omegas, strict=True)]
+        scores = [PairScore(m, p.input, p.op, w) for p, w in zip(cell.pairs, omegas, strict=True)]
         ranked = sorted(scores, key=lambda s: -abs(s.omega))
         floor = NEGLIGIBLE_OMEGA * abs(ranked[0].omega)
         kept += [s for s in ranked[:k] if abs(s.omega) > floor]
         pairs += scores
-    return CandidateRecord(sorted(attached), pairs, kept, l1, epochs)
+    return CandidateRecord(merge_points, pairs, kept, l1, epochs)
 
 
 def finalise(
@@ -167,17 +188,18 @@ def finalise(
     fresh, and its gate starts at zero, so the child computes the parent's function.
     """
     child, state = parent, dict(parent_state)
-    for c in record.merge_points:
-        kept = [s for s in record.kept if s.cell == c]
+    for m in record.merge_points:
+        kept = [Edge(s.input, s.op) for s in record.kept if s.cell == m]
         if not kept:
             continue
-        node_index = len(child.cells[c].nodes)
-        child = child.with_node(c, Node(tuple(Edge(s.input, s.op) for s in kept)))
-        cell = attached[c]
-        for e, score in enumerate(kept):
-            op = cell.ops[cell.pairs.index(Edge(score.input, score.op))]
-            prefix = f"cells.{c}.nodes.{node_index}.edges.{e}."
-            state.update({prefix + name: value for name, value in op.state_dict().items()})
+        node_index = len(child.cells[m].nodes)
+        child = child.with_node(m, Node(tuple(kept)))
+        for c in parent.template_cells(m):  # each cell keeps its own candidates' weights
+            cell = attached[c]
+            for e, edge in enumerate(kept):
+                op = cell.ops[cell.pairs.index(edge)]
+                prefix = f"cells.{c}.nodes.{node_index}.edges.{e}."
+                state.update({prefix + name: value for name, value in op.state_dict().items()})
     if child == parent:
         raise ModelFailed("the candidate phase kept no pair: every ω went to zero")
     return child, state
@@ -201,6 +223,6 @@ def grow_by_candidates(
     n_pairs = sum(len(cell.pairs) for cell in attached.values())
     l1 = config.l1 if config.l1 is not None else 1e-2 / n_pairs
     train_candidates(model, attached, data, config, seed, l1)
-    record = select(attached, config.k, l1, config.epochs)
+    record = select(attached, merge_points, config.k, l1, config.epochs)
     child, state = finalise(parent, parent_state, attached, record)
     return child, state, record

@@ -48,6 +48,7 @@ class SearchConfig:
     preset: Preset
     time_limit_s: float | None = None
     seed_widths: tuple[int, ...] = (16,)  # one seed model per width starts the pool
+    mode: str = "macro"  # "cell": cells of a type share one template (arch.genotype.MODES)
     growth: str = "petridish"  # a name in GROWTH_RULES
     candidates: CandidateConfig = CandidateConfig()
     budget_slack: float = 0.10  # models over budget * (1 + slack) are never expanded
@@ -185,7 +186,7 @@ class ForwardSearch:
         model_seed = self.config.seed * 100_003 + trial.number
         if step.parent is None:
             assert step.seed_width is not None
-            genotype = seed_genotype(step.seed_width, reductions=self.reductions())
+            genotype = seed_genotype(step.seed_width, self.reductions(), self.config.mode)
             init_state, record, epochs = None, None, preset.seed_epochs
         else:
             self.log(f"{label}: growing from trial {step.parent.trial} ({self.config.growth})")

@@ -33,6 +33,7 @@ class SearchRequest:
     image_size: int | None = None
     time_limit_min: float | None = None
     growth: str = "petridish"
+    mode: str = "macro"
     seeds: tuple[int, ...] = ()  # seed widths; empty: the preset's one width
     budget_slack: float = 0.10
     eps: float = 0.025
@@ -54,6 +55,7 @@ def study_meta(
         "seed": request.seed,
         "preset": request.preset,
         "growth": request.growth,
+        "mode": request.mode,
         "seeds": list(request.seeds),
         "profile": profile.model_dump(),
         "budget_ms": request.budget_ms,
@@ -112,6 +114,7 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         time_limit_s=request.time_limit_min * 60 if request.time_limit_min else None,
         growth=request.growth,
         seed_widths=seed_widths,
+        mode=request.mode,
         budget_slack=request.budget_slack,
         eps=request.eps,
         candidates=CandidateConfig(
