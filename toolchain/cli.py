@@ -115,7 +115,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     type=click.Choice(sorted(PRESETS)),
     default="cpu",
     show_default=True,
-    help="Scale: smoke (seconds, for tests), cpu (minutes on 2 cores).",
+    help="Scale: smoke (seconds, for tests), cpu (minutes on 2 cores), paper (original epochs).",
 )
 @click.option(
     "--seed",

@@ -47,6 +47,18 @@ PRESETS: dict[str, Preset] = {
             lr=0.05,
             val_fraction=0.1,
         ),
+        # The original epoch counts (80 to train a seed, 80 for the weak learners, 80 for each
+        # child; batch 64; DARTS's learning rate): days on GPUs.
+        Preset(
+            "paper",
+            channels=16,
+            seed_epochs=80,
+            child_epochs=80,
+            candidate_epochs=80,
+            batch_size=64,
+            lr=0.025,
+            val_fraction=0.1,
+        ),
     )
 }
 
