@@ -30,6 +30,10 @@ def read_images(data: Path, items: list[str], prep: dict) -> np.ndarray:
 
     def decode(raw: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(raw)) as img:
+            if img.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit: value >> 8, as petri does
+                img = Image.fromarray(
+                    (np.asarray(img, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+                )
             img = img.convert(prep["color_mode"])
             if prep["resize"]:
                 height, width = prep["resize"]

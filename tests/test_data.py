@@ -135,3 +135,24 @@ def test_classes_too_small_to_stratify(tmp_path: Path) -> None:
     root = _folder(tmp_path, {"a": [(8, 8)] * 20, "b": [(8, 8)] * 1})
     with pytest.raises(InputError, match="smallest class has 1"):
         load_dataset(f"imagefolder:{root}", seed=0)
+
+
+def test_sixteen_bit_grey_images_keep_their_contrast(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for cls in "ab":
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        for i in range(10):
+            pixels = rng.integers(0, 65535, (8, 8), dtype=np.uint16)
+            Image.fromarray(pixels).save(tmp_path / "train" / cls / f"{i}.png")
+    data = load_dataset(f"imagefolder:{tmp_path}", seed=0)
+    # Uniform 16-bit noise scaled to 8 bits has mean ~0.5 and std ~0.29 on [0, 1];
+    # clipping at 255 would give a nearly white image (mean ~1, std ~0).
+    assert data.input_shape == (1, 8, 8)
+    assert 0.4 < data.preprocessing.mean[0] < 0.6 and data.preprocessing.std[0] > 0.2
+
+
+def test_dataset_spellings_of_one_folder_are_one_dataset() -> None:
+    from toolchain.data import canonical_spec
+
+    assert canonical_spec("imagefolder:data/c10/") == canonical_spec("imagefolder:data/./c10")
+    assert canonical_spec("digits") == "digits"

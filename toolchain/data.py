@@ -8,6 +8,7 @@ shuffled with the run's seed, because image folders are sorted by class on disk.
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import zlib
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from sklearn.model_selection import train_test_split
 
 from toolchain.errors import InputError
 
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L")  # read as value >> 8
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 TEST_FRACTION_WHEN_MISSING = 0.2
 DATASET_NAMES = ("digits", "imagefolder:PATH")
@@ -114,6 +116,13 @@ def load_dataset(
     )
 
 
+def canonical_spec(spec: str) -> str:
+    """One spelling per dataset: ``imagefolder:x/`` and ``imagefolder:x`` are one study's data."""
+    if spec.startswith("imagefolder:") and spec != "imagefolder:":
+        return "imagefolder:" + os.path.normpath(spec.removeprefix("imagefolder:"))
+    return spec
+
+
 def _read_source(spec: str, seed: int, subset: int | None, image_size: int | None) -> RawData:
     if spec == "digits":
         if image_size is not None:
@@ -197,6 +206,10 @@ def normalise(raw: RawSplit, prep: Preprocessing) -> Split:
 def decode_image(data: bytes, mode: str, resize: tuple[int, int] | None) -> np.ndarray:
     """Bytes of an image file -> (H, W, C) uint8, exactly as the export bundle documents it."""
     with Image.open(io.BytesIO(data)) as file:
+        if file.mode in SIXTEEN_BIT_MODES:  # PIL would clip 16-bit values at 255: rescale
+            file = Image.fromarray(
+                (np.asarray(file, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+            )
         img = file.convert(mode)
     if resize is not None:
         img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)

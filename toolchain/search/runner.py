@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from toolchain.data import Dataset, load_dataset
+from toolchain.data import Dataset, canonical_spec, load_dataset
 from toolchain.errors import InputError
 from toolchain.export.onnx import INPUT_NAME, OUTPUT_NAME
 from toolchain.hw import HardwareProfile, load_profile
@@ -49,7 +49,7 @@ def study_meta(
 ) -> dict[str, object]:
     """What the study was searched with; checked on resume and written into every bundle."""
     return {
-        "dataset": request.dataset,
+        "dataset": canonical_spec(request.dataset),
         "subset": request.subset,
         "image_size": request.image_size,
         "seed": request.seed,
