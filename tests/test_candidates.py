@@ -114,3 +114,17 @@ def test_selection_keeps_top_k_and_drops_zeros(
         omega.zero_()
     with pytest.raises(ModelFailed, match="kept no pair"):
         finalise(PARENT, parent_state, attached, select(attached, [0], k=3, l1=0.0, epochs=0))
+
+
+def test_cell_mode_shares_one_omega_per_template(digits: Dataset) -> None:
+    parent = seed_genotype(4, 2, "cell")
+    state = Network(parent, 1, 10).state_dict()
+    child, _, record = grow_by_candidates(
+        parent, state, digits, CandidateConfig(epochs=1), 0, np.random.default_rng(3)
+    )
+    (anchor,) = record.merge_points
+    n_pairs = len(candidate_pairs(parent, anchor))
+    assert len(record.pairs) == n_pairs  # one score per pair for the whole template
+    assert record.l1 == pytest.approx(1e-2 / n_pairs)
+    grown = [c for c in range(len(parent.cells)) if child.cells[c] != parent.cells[c]]
+    assert grown == parent.template_cells(anchor) and len(grown) > 1

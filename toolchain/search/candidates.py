@@ -140,7 +140,8 @@ def train_candidates(
 ) -> None:
     """Task loss plus λ·Σ|ω|, candidates and ω only; the frozen parent stays in eval mode."""
     gen = seed_everything(seed)
-    params = [p for cell in attached.values() for p in cell.ops.parameters()] + _omegas(attached)
+    omegas = _omegas(attached)
+    params = [p for cell in attached.values() for p in cell.ops.parameters()] + omegas
     optimiser = torch.optim.SGD(params, lr=config.lr, momentum=0.9)
     x_all, y_all = data.train.images, data.train.labels
     for epoch in range(config.epochs):
@@ -151,7 +152,7 @@ def train_candidates(
         for start in range(0, len(y_all), config.batch_size):
             idx = order[start : start + config.batch_size]
             loss = F.cross_entropy(model(augment(x_all[idx], data.hflip, gen)), y_all[idx])
-            loss = loss + l1 * sum(omega.abs().sum() for omega in _omegas(attached))
+            loss = loss + l1 * sum(omega.abs().sum() for omega in omegas)
             if not torch.isfinite(loss):
                 raise ModelFailed(f"candidate phase loss became {loss.item()} in epoch {epoch + 1}")
             optimiser.zero_grad(set_to_none=True)
@@ -220,7 +221,7 @@ def grow_by_candidates(
     merge_points = choose_merge_points(parent, config.merge_points, rng, used_merge_points)
     torch.manual_seed(seed)  # candidate ops' initial weights
     attached = attach(model, parent, merge_points)
-    n_pairs = sum(len(cell.pairs) for cell in attached.values())
+    n_pairs = sum(len(omega) for omega in _omegas(attached))  # shared ω counted once
     l1 = config.l1 if config.l1 is not None else 1e-2 / n_pairs
     train_candidates(model, attached, data, config, seed, l1)
     record = select(attached, merge_points, config.k, l1, config.epochs)
