@@ -252,5 +252,5 @@ def _differences(
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    text = "(not set)" if value is None else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
