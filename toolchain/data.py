@@ -245,13 +245,9 @@ class ImageFolderSource:
 
     def _list_files(self) -> dict[str, list[tuple[str, str]]]:
         """split -> [(class, relative path)], sorted, with any top folder of a tarball removed."""
-        if self.is_tar:
-            with self._open_tar() as tar:
-                names = [m.name for m in tar.getmembers() if m.isfile()]
-        else:
-            names = [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_file()]
+        names, dirs = self._list_entries()
         found: dict[str, list[tuple[str, str]]] = {"train": [], "test": []}
-        empty_dirs = self._class_dirs()
+        empty_dirs = _class_dirs(dirs)
         for name in sorted(names):
             parts = Path(name).parts
             idx = next((i for i, p in enumerate(parts) if p in found), None)
@@ -273,19 +269,15 @@ class ImageFolderSource:
             )
         return found
 
-    def _class_dirs(self) -> set[tuple[str, str]]:
-        """Every (split, class) folder that exists, to find the empty ones."""
+    def _list_entries(self) -> tuple[list[str], list[str]]:
+        """(files, folders), relative paths, in one pass: a .tar.gz is read whole every time."""
         if self.is_tar:
             with self._open_tar() as tar:
-                dirs = [m.name for m in tar.getmembers() if m.isdir()]
-        else:
-            dirs = [str(p.relative_to(self.path)) for p in self.path.rglob("*") if p.is_dir()]
-        out = set()
-        for d in dirs:
-            parts = Path(d).parts
-            if len(parts) >= 2 and parts[-2] in ("train", "test"):
-                out.add((parts[-2], parts[-1]))
-        return out
+                members = tar.getmembers()
+            return [m.name for m in members if m.isfile()], [m.name for m in members if m.isdir()]
+        paths = list(self.path.rglob("*"))
+        relative = [(str(p.relative_to(self.path)), p.is_dir()) for p in paths]
+        return [n for n, is_dir in relative if not is_dir], [n for n, is_dir in relative if is_dir]
 
     def _classes(self) -> list[str]:
         classes = sorted({cls for cls, _ in self.files["train"]})
@@ -365,6 +357,16 @@ class ImageFolderSource:
                 f"{self.location} is damaged or truncated ({exc.__class__.__name__}: {exc}); "
                 "download or pack it again"
             ) from exc
+
+
+def _class_dirs(dirs: list[str]) -> set[tuple[str, str]]:
+    """Every (split, class) folder among ``dirs``, to find the empty ones."""
+    out = set()
+    for d in dirs:
+        parts = Path(d).parts
+        if len(parts) >= 2 and parts[-2] in ("train", "test"):
+            out.add((parts[-2], parts[-1]))
+    return out
 
 
 def _color_mode_of(data: bytes, name: str, location: str) -> str:
