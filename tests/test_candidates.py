@@ -8,7 +8,7 @@ import torch
 
 from toolchain.arch.genotype import seed_genotype
 from toolchain.arch.network import Network
-from toolchain.data import Dataset
+from toolchain.data import Dataset, Preprocessing, Split
 from toolchain.errors import ModelFailed
 from toolchain.search.candidates import (
     CandidateConfig,
@@ -128,3 +128,40 @@ def test_cell_mode_shares_one_omega_per_template(digits: Dataset) -> None:
     assert record.l1 == pytest.approx(1e-2 / n_pairs)
     grown = [c for c in range(len(parent.cells)) if child.cells[c] != parent.cells[c]]
     assert grown == parent.template_cells(anchor) and len(grown) > 1
+
+
+SPIKE = 6.0  # the hidden pixel, in noise standard deviations
+
+
+def _spikes(n: int, seed: int) -> Split:
+    """Noise images; class 1 hides one bright pixel, its image mean shifted back to class 0's.
+
+    The mean of a feature map is all the parent's global-average-pool head can read, and the
+    spike barely moves it: a 3x3 max pool is the op that turns the spike into a mean shift.
+    """
+    rng = np.random.default_rng(seed)
+    images = rng.normal(0.0, 1.0, (n, 1, 8, 8)).astype(np.float32)
+    labels = rng.integers(0, 2, n)
+    for i in np.flatnonzero(labels):
+        row, col = rng.integers(0, 8, 2)
+        images[i, 0, row, col] += SPIKE
+        images[i] -= SPIKE / images[i].size
+    return Split(torch.from_numpy(images), torch.from_numpy(labels), tuple(map(str, range(n))))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_candidate_phase_ranks_the_clearly_useful_op_first(seed: int) -> None:
+    preprocessing = Preprocessing("L", None, 1.0, (0.0,), (1.0,))
+    data = Dataset(
+        "spikes", ("flat", "spike"), _spikes(1024, seed), _spikes(256, seed + 100),
+        _spikes(256, seed + 200), preprocessing, hflip=True,
+    )  # fmt: skip
+    parent = seed_genotype(4, 0)  # one cell: the only merge point
+    model = Network(parent, 1, 2)
+    train(model, data, TrainConfig(epochs=4), seed=seed)  # the mean's information is used up
+    _, _, record = grow_by_candidates(
+        parent, model.state_dict(), data, CandidateConfig(epochs=3), seed, np.random.default_rng(0)
+    )
+    ranked = sorted(record.pairs, key=lambda s: -abs(s.omega))
+    assert ranked[0].op == "max_pool_3x3"
+    assert record.kept[0] == ranked[0]
