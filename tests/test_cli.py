@@ -37,10 +37,12 @@ def search_args(db: Path, profile: Path, max_models: int, *extra: str) -> list[s
 
 def test_search_then_front_pick_export_and_resume(tmp_path: Path, fast_profile: Path) -> None:
     db = tmp_path / "p.db"
-    run = petri(*search_args(db, fast_profile, 3), cwd=tmp_path)
+    run = petri(*search_args(db, fast_profile, 3, "--child-epochs", "3"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     study = SearchStudy.load(f"sqlite:///{db}", "t")
     finished = study.finished()
+    epochs = [t.user_attrs["epochs"] for t in study.study.trials]
+    assert epochs == [2, 3, 3]  # smoke trains a seed for 2 epochs; the override gives children 3
     assert len(finished) == 3 and finished[0].parent is None
     assert all(r.parent is not None for r in finished[1:])
     attrs = study.study.trials[1].user_attrs
@@ -75,8 +77,17 @@ def test_search_then_front_pick_export_and_resume(tmp_path: Path, fast_profile: 
     )
     assert check.returncode == 0, check.stdout + check.stderr
 
-    # Resume with one more model and a new budget (the last --budget-ms wins).
-    again = petri(*search_args(db, fast_profile, 4, "--budget-ms", "6"), cwd=tmp_path)
+    # Resume with one more model and a new budget (the last --budget-ms wins); not another lr.
+    other_lr = petri(
+        *search_args(db, fast_profile, 4, "--child-epochs", "3", "--lr", "0.01"), cwd=tmp_path
+    )
+    assert (
+        other_lr.returncode == 2
+        and "was searched with training.lr 0.05, not 0.01" in other_lr.stderr
+    )
+    again = petri(
+        *search_args(db, fast_profile, 4, "--child-epochs", "3", "--budget-ms", "6"), cwd=tmp_path
+    )
     assert again.returncode == 0, again.stderr
     assert "budget changed from 5 ms to 6 ms" in again.stderr
     assert SearchStudy.load(f"sqlite:///{db}", "t").meta["budget_ms"] == 6.0

@@ -115,7 +115,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     type=click.Choice(sorted(PRESETS)),
     default="cpu",
     show_default=True,
-    help="Scale: smoke (seconds, for tests), cpu (minutes on 2 cores), paper (original epochs).",
+    help="Scale: smoke (seconds, for tests), cpu (minutes on 2 cores), paper (original epochs); "
+    "the --*-epochs, --batch-size, --lr and --val-fraction options override its values.",
 )
 @click.option(
     "--seed",
@@ -158,8 +159,19 @@ def cli(ctx: click.Context, debug: bool) -> None:
     show_default=True,
     help="Relative band above the lower hull whose models may be parents.",
 )
+@click.option("--seed-epochs", type=click.IntRange(min=1), help="Override: a seed's epochs.")
+@click.option("--child-epochs", type=click.IntRange(min=1), help="Override: a child's epochs.")
 @click.option(
-    "--candidate-epochs", type=click.IntRange(min=1), help="Candidate-phase epochs (preset's)."
+    "--candidate-epochs", type=click.IntRange(min=1), help="Override: candidate-phase epochs."
+)
+@click.option("--batch-size", type=click.IntRange(min=1), help="Override: batch size.")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), help="Override: SGD learning rate."
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Override: share of the training images held out for validation.",
 )
 @click.option(
     "--keep", type=click.IntRange(min=1), default=3, show_default=True, help="Pairs kept per node."

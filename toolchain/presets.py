@@ -5,7 +5,7 @@ Every field can be overridden on the command line; a preset only supplies the de
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from toolchain.errors import InputError
 
@@ -67,3 +67,11 @@ def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise InputError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
     return PRESETS[name]
+
+
+def with_overrides(preset: Preset, **values: float | int | None) -> Preset:
+    """``preset`` with every field given a value on the command line (None: keep it)."""
+    names = {f.name for f in fields(Preset)} - {"name"}
+    unknown = set(values) - names
+    assert not unknown, f"not preset fields: {unknown}"
+    return replace(preset, **{k: v for k, v in values.items() if v is not None})

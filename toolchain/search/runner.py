@@ -12,7 +12,7 @@ from toolchain.data import Dataset, canonical_spec, load_dataset
 from toolchain.errors import InputError
 from toolchain.export.onnx import INPUT_NAME, OUTPUT_NAME
 from toolchain.hw import HardwareProfile, load_profile
-from toolchain.presets import get_preset
+from toolchain.presets import Preset, get_preset, with_overrides
 from toolchain.search.candidates import CandidateConfig
 from toolchain.search.forward import ForwardSearch, Log, SearchConfig, SearchSummary
 from toolchain.store import SearchStudy
@@ -37,15 +37,21 @@ class SearchRequest:
     seeds: tuple[int, ...] = ()  # seed widths; empty: the preset's one width
     budget_slack: float = 0.10
     eps: float = 0.025
-    # Candidate-phase knobs; None takes the preset's (epochs) or DESIGN §3's default.
+    # Preset overrides; None keeps the preset's value.
+    seed_epochs: int | None = None
+    child_epochs: int | None = None
     candidate_epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    val_fraction: float | None = None
+    # Candidate-phase knobs; l1 None takes DESIGN §3's default.
     keep: int = 3
     merge_points: int = 1
     l1: float | None = None
 
 
 def study_meta(
-    request: SearchRequest, profile: HardwareProfile, data: Dataset
+    request: SearchRequest, preset: Preset, profile: HardwareProfile, data: Dataset
 ) -> dict[str, object]:
     """What the study was searched with; checked on resume and written into every bundle."""
     return {
@@ -54,6 +60,7 @@ def study_meta(
         "image_size": request.image_size,
         "seed": request.seed,
         "preset": request.preset,
+        "training": asdict(preset),  # the preset with its command-line overrides
         "growth": request.growth,
         "mode": request.mode,
         "seeds": list(request.seeds),
@@ -79,7 +86,15 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
     if request.max_models < 1:
         raise InputError(f"--max-models must be at least 1, got {request.max_models}")
     profile = load_profile(request.hw)
-    preset = get_preset(request.preset)
+    preset = with_overrides(
+        get_preset(request.preset),
+        seed_epochs=request.seed_epochs,
+        child_epochs=request.child_epochs,
+        candidate_epochs=request.candidate_epochs,
+        batch_size=request.batch_size,
+        lr=request.lr,
+        val_fraction=request.val_fraction,
+    )
     seed_widths = request.seeds or (preset.channels,)
     if len(set(seed_widths)) != len(seed_widths) or min(seed_widths) < 2:
         raise InputError(f"--seeds must be distinct widths of at least 2, got {seed_widths}")
@@ -99,7 +114,7 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
     )
     sizes = " / ".join(f"{len(s.labels)} {name}" for name, s in data.splits().items())
     log(f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}")
-    meta = study_meta(request, profile, data)
+    meta = study_meta(request, preset, profile, data)
     study = SearchStudy.open_for_search(request.storage, request.study, meta)
     previous_budget = study.update_budget(request.budget_ms)
     if previous_budget is not None:
@@ -118,7 +133,7 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         budget_slack=request.budget_slack,
         eps=request.eps,
         candidates=CandidateConfig(
-            epochs=request.candidate_epochs or preset.candidate_epochs,
+            epochs=preset.candidate_epochs,
             k=request.keep,
             merge_points=request.merge_points,
             l1=request.l1,

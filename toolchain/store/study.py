@@ -37,6 +37,7 @@ RESUME_KEYS = (
     "image_size",
     "seed",
     "preset",
+    "training",
     "profile",
     "classes",
     "input_shape",
