@@ -48,6 +48,9 @@ def test_rule_grows_one_node_and_starts_as_the_parent(
     assert all(
         len(child.genotype.cells[c].nodes) == len(parent_g.cells[c].nodes) + 1 for c in grown
     )
+    (merge_point,) = child.record["merge_points"]
+    assert merge_point in grown
+    assert 1 <= len(child.genotype.cells[merge_point].nodes[-1].edges) <= ctx.candidates.k
     assert child.genotype.mode == mode
     model = Network(child.genotype, 1, 10)
     torch.manual_seed(0)

@@ -6,8 +6,8 @@ starts at zero, so every child starts out computing its parent's function.
 
 * ``petridish``: the weak-learner candidate phase (``candidates.py``) picks the new node's
   (input, op) pairs from the gradient at a merge point (DESIGN §3).
-* ``random``: one new node with one (input, op) edge chosen uniformly; the baseline the
-  candidate phase must beat.
+* ``random``: the same merge points and the same number of (input, op) pairs per new node,
+  drawn uniformly instead of ranked; the ablation the candidate phase must beat.
 """
 
 from __future__ import annotations
@@ -19,11 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from toolchain.arch.genotype import CELL_INPUTS, Edge, Genotype, Node
-from toolchain.arch.ops import OPS
+from toolchain.arch.genotype import Genotype, Node
 from toolchain.data import Dataset
 from toolchain.errors import ModelFailed
-from toolchain.search.candidates import CandidateConfig, grow_by_candidates
+from toolchain.search.candidates import (
+    CandidateConfig,
+    candidate_pairs,
+    choose_merge_points,
+    grow_by_candidates,
+)
 
 MAX_REDRAWS = 50  # random growth redraws an architecture the study already has
 
@@ -59,13 +63,24 @@ def register_growth(name: str) -> Callable[[GrowthRule], GrowthRule]:
 
 @register_growth("random")
 def random_growth(parent: Genotype, state: dict[str, torch.Tensor], ctx: GrowthContext) -> Child:
+    """The candidate phase's ablation: same merge points and node size, pairs drawn at random."""
     for _ in range(MAX_REDRAWS):
-        cell = int(ctx.rng.integers(len(parent.cells)))
-        source = int(ctx.rng.integers(CELL_INPUTS + len(parent.cells[cell].nodes)))
-        op = sorted(OPS)[int(ctx.rng.integers(len(OPS)))]
-        child = parent.with_node(cell, Node((Edge(source, op),)))
+        merge_points = choose_merge_points(
+            parent, ctx.candidates.merge_points, ctx.rng, ctx.used_merge_points
+        )
+        child, kept = parent, []
+        for m in merge_points:
+            pairs = candidate_pairs(parent, m)
+            picks = ctx.rng.choice(
+                len(pairs), size=min(ctx.candidates.k, len(pairs)), replace=False
+            )
+            edges = tuple(pairs[i] for i in sorted(picks))
+            child = child.with_node(m, Node(edges))
+            kept += [{"cell": m, "input": e.input, "op": e.op} for e in edges]
         if child.arch_id not in ctx.known_arch_ids:
-            return Child(child, state, {"rule": "random", "cell": cell, "input": source, "op": op})
+            return Child(
+                child, state, {"rule": "random", "merge_points": merge_points, "kept": kept}
+            )
     raise ModelFailed(f"random growth found no new architecture in {MAX_REDRAWS} draws")
 
 
