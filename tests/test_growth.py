@@ -8,16 +8,18 @@ import torch
 
 from toolchain.arch.genotype import MODES, seed_genotype
 from toolchain.arch.network import Network, warm_start
-from toolchain.cli import GROWTH_NAMES
+from toolchain.cli import GROWTH_NAMES, STRATEGY_NAMES
 from toolchain.cli import MODES as CLI_MODES
 from toolchain.data import Dataset
 from toolchain.search.candidates import CandidateConfig
 from toolchain.search.growth import GROWTH_RULES, GrowthContext
+from toolchain.search.strategies import STRATEGIES
 from toolchain.train import TrainConfig, predict, train
 
 
-def test_cli_offers_every_rule_and_mode() -> None:
+def test_cli_offers_every_rule_strategy_and_mode() -> None:
     assert set(GROWTH_NAMES) == set(GROWTH_RULES)
+    assert set(STRATEGY_NAMES) == set(STRATEGIES)
     assert CLI_MODES == MODES
 
 

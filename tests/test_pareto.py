@@ -5,7 +5,7 @@ from optuna.trial import TrialState
 
 from toolchain.arch.genotype import seed_genotype
 from toolchain.errors import NothingFitsError
-from toolchain.pareto import pareto_front, pick_under_budget
+from toolchain.pareto import hypervolume, pareto_front, pick_under_budget
 from toolchain.store import ModelRecord
 
 GENOTYPE = seed_genotype(8, 2)
@@ -53,3 +53,13 @@ def test_nothing_fits_names_the_closest_models() -> None:
 
 def test_front_drops_dominated_models() -> None:
     assert [r.trial for r in pareto_front(MODELS)] == [0, 4, 3]
+
+
+def test_hypervolume_by_hand() -> None:
+    staircase = [(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)]
+    # Columns of width 1 above x = 1, 2, 3 reach down to y = 3, 2, 1 under the roof y = 4.
+    assert hypervolume(staircase, (4.0, 4.0)) == pytest.approx(1 + 2 + 3)
+    dominated, outside = (3.0, 3.0), (5.0, 0.5)
+    assert hypervolume([*staircase, dominated, outside], (4.0, 4.0)) == pytest.approx(6.0)
+    assert hypervolume([outside], (4.0, 4.0)) == 0.0
+    assert hypervolume([(0.5, 0.25)], (1.0, 1.0)) == pytest.approx(0.5 * 0.75)

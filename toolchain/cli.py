@@ -16,6 +16,7 @@ from toolchain.presets import PRESETS
 
 # The registries' names, here without importing torch (a test keeps them equal).
 GROWTH_NAMES = ("petridish", "random")  # toolchain.search.growth.GROWTH_RULES
+STRATEGY_NAMES = ("forward", "random", "nsga2")  # toolchain.search.strategies.STRATEGIES
 MODES = ("macro", "cell")  # toolchain.arch.genotype.MODES
 
 if TYPE_CHECKING:
@@ -124,6 +125,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     default=0,
     show_default=True,
     help="Same seed and data, same architectures.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGY_NAMES),
+    default="forward",
+    show_default=True,
+    help="forward: grow children from parents (Petridish); random, nsga2: baselines that train "
+    "architectures of the same space from scratch, drawn at random or by Optuna's NSGA-II.",
 )
 @click.option(
     "--growth",

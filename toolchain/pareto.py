@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+from optuna._hypervolume import compute_hypervolume  # not re-exported; exact in 2-D
+
 from toolchain.errors import NothingFitsError
 from toolchain.store import ModelRecord
 
@@ -54,3 +57,15 @@ def pareto_front(finished: list[ModelRecord]) -> list[ModelRecord]:
         )
     ]
     return sorted(front, key=lambda r: r.latency_ms or 0.0)
+
+
+def hypervolume(points: list[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """The area ``points`` dominate up to ``reference``, both coordinates minimised.
+
+    Points not strictly below the reference in both coordinates add nothing (a model over the
+    budget, when the reference latency is the budget). Optuna's exact computation.
+    """
+    inside = [p for p in points if p[0] < reference[0] and p[1] < reference[1]]
+    if not inside:
+        return 0.0
+    return float(compute_hypervolume(np.array(inside, dtype=float), np.array(reference, float)))

@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from optuna.trial import Trial
 
-from toolchain.arch.genotype import seed_genotype
+from toolchain.arch.genotype import Genotype, seed_genotype
 from toolchain.data import Dataset
 from toolchain.errors import ModelFailed, PetriError
 from toolchain.hw import HardwareProfile
@@ -59,6 +60,16 @@ class SearchConfig:
 class Step:
     parent: ModelRecord | None  # None: train a seed model of width seed_width
     seed_width: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one trial trains: the architecture, its warm start, how it came about, epochs."""
+
+    genotype: Genotype
+    init_state: dict[str, torch.Tensor] | None  # None: from scratch
+    record: dict[str, Any] | None  # stored on the trial as its growth record
+    epochs: int
 
 
 @dataclass(frozen=True)
@@ -148,7 +159,7 @@ class ForwardSearch:
         parent_number = step.parent.trial if step.parent else None
         trial = self.study.ask(parent_number)
         label = f"model {n_finished + 1}/{self.config.max_models} (trial {trial.number}"
-        label += f", child of {parent_number})" if step.parent else ", seed)"
+        label += f", child of {parent_number})" if step.parent else ", from scratch)"
         clock = PhaseClock()
         try:
             with tempfile.TemporaryDirectory(prefix="petri-") as tmp:
@@ -181,23 +192,14 @@ class ForwardSearch:
     def grow_and_train(
         self, step: Step, trial: Trial, workdir: Path, clock: PhaseClock, label: str
     ) -> TrainedModel:
-        """Make the architecture (the seed, or a child by the growth rule), then train it."""
+        """Make the architecture (see :meth:`plan`), then train, export and measure it."""
         preset = self.config.preset
         model_seed = self.config.seed * 100_003 + trial.number
-        if step.parent is None:
-            assert step.seed_width is not None
-            genotype = seed_genotype(step.seed_width, self.reductions(), self.config.mode)
-            init_state, record, epochs = None, None, preset.seed_epochs
-        else:
-            self.log(f"{label}: growing from trial {step.parent.trial} ({self.config.growth})")
-            with clock.phase("growth"):
-                child = self.grow(step.parent, trial.number, model_seed, workdir)
-            genotype, init_state, record = child.genotype, child.init_state, child.record
-            epochs = preset.child_epochs
-        self.study.set_architecture(trial, genotype, record)
-        self.log(f"{label}: training {genotype.arch_id}")
-        model = build_model(genotype, self.data, init_state, model_seed)
-        config = TrainConfig(epochs=epochs, batch_size=preset.batch_size, lr=preset.lr)
+        plan = self.plan(step, trial, model_seed, workdir, clock, label)
+        self.study.set_architecture(trial, plan.genotype, plan.record)
+        self.log(f"{label}: training {plan.genotype.arch_id}")
+        model = build_model(plan.genotype, self.data, plan.init_state, model_seed)
+        config = TrainConfig(epochs=plan.epochs, batch_size=preset.batch_size, lr=preset.lr)
 
         def on_epoch(epoch: int, epochs: int, loss: float) -> None:
             self.log(f"{label}: epoch {epoch}/{epochs}, loss {loss:.3f}")
@@ -205,6 +207,26 @@ class ForwardSearch:
         return train_and_measure(
             model, self.data, self.profile, config, model_seed, workdir, clock, on_epoch
         )
+
+    def plan(
+        self,
+        step: Step,
+        trial: Trial,
+        model_seed: int,
+        workdir: Path,
+        clock: PhaseClock,
+        label: str,
+    ) -> Plan:
+        """A seed model trained from scratch, or a child grown by the growth rule."""
+        preset = self.config.preset
+        if step.parent is None:
+            assert step.seed_width is not None
+            genotype = seed_genotype(step.seed_width, self.reductions(), self.config.mode)
+            return Plan(genotype, None, None, preset.seed_epochs)
+        self.log(f"{label}: growing from trial {step.parent.trial} ({self.config.growth})")
+        with clock.phase("growth"):
+            child = self.grow(step.parent, trial.number, model_seed, workdir)
+        return Plan(child.genotype, child.init_state, child.record, preset.child_epochs)
 
     def grow(self, parent: ModelRecord, number: int, seed: int, workdir: Path) -> Child:
         weights = workdir / "parent.pt"

@@ -14,7 +14,8 @@ from toolchain.export.onnx import INPUT_NAME, OUTPUT_NAME
 from toolchain.hw import HardwareProfile, load_profile
 from toolchain.presets import Preset, get_preset, with_overrides
 from toolchain.search.candidates import CandidateConfig
-from toolchain.search.forward import ForwardSearch, Log, SearchConfig, SearchSummary
+from toolchain.search.forward import Log, SearchConfig, SearchSummary
+from toolchain.search.strategies import STRATEGIES
 from toolchain.store import SearchStudy
 from toolchain.store.urls import sqlite_path
 
@@ -32,6 +33,7 @@ class SearchRequest:
     subset: int | None = None
     image_size: int | None = None
     time_limit_min: float | None = None
+    strategy: str = "forward"  # a name in STRATEGIES
     growth: str = "petridish"
     mode: str = "macro"
     seeds: tuple[int, ...] = ()  # seed widths; empty: the preset's one width
@@ -61,6 +63,7 @@ def study_meta(
         "seed": request.seed,
         "preset": request.preset,
         "training": asdict(preset),  # the preset with its command-line overrides
+        "strategy": request.strategy,
         "growth": request.growth,
         "mode": request.mode,
         "seeds": list(request.seeds),
@@ -141,4 +144,8 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
             batch_size=preset.batch_size,
         ),
     )
-    return ForwardSearch(study, data, profile, config, log).run()
+    strategy = STRATEGIES[request.strategy]
+    if strategy.sampler is not None:
+        # Seeded by the trials so far too, so a resumed search does not redraw its first models.
+        study.study.sampler = strategy.sampler((request.seed + len(study.study.trials)) % 2**32)
+    return strategy.search(study, data, profile, config, log).run()

@@ -29,6 +29,7 @@ META_KEY = "petri"
 # What a resumed search must share with the study (the data's shape included: a folder that
 # gained a class or images would silently change the models).
 RESUME_KEYS = (
+    "strategy",
     "mode",
     "growth",
     "seeds",
