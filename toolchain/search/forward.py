@@ -11,7 +11,6 @@ import signal
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from toolchain.presets import Preset
 from toolchain.search.candidates import CandidateConfig
 from toolchain.search.evaluate import PhaseClock, TrainedModel, build_model, train_and_measure
 from toolchain.search.growth import GROWTH_RULES, Child, GrowthContext
-from toolchain.search.hull import eligible, sample_parent
+from toolchain.search.parents import choose_parent
 from toolchain.store import ModelRecord, SearchStudy
 from toolchain.store import records as attr
 from toolchain.train import TrainConfig
@@ -132,21 +131,9 @@ class ForwardSearch:
                 return Step(None, seed_width=width)
         everything = self.study.records()
         rng = np.random.default_rng([self.config.seed, len(everything)])
-        parent = self.choose_parent(finished, everything, rng)
-        return None if parent is None else Step(parent)
-
-    def choose_parent(
-        self, finished: list[ModelRecord], everything: list[ModelRecord], rng: np.random.Generator
-    ) -> ModelRecord | None:
         limit = self.config.budget_ms * (1.0 + self.config.budget_slack)
-        pool = [r for r in finished if r.latency_ms is not None and r.latency_ms <= limit]
-        if not pool:
-            return None
-        points = [(float(r.latency_ms), r.val_error) for r in pool]  # type: ignore[arg-type]
-        candidates = eligible(points, self.config.eps)
-        picked = Counter(r.parent for r in everything if r.parent is not None)
-        index = sample_parent(candidates, [picked[pool[i].trial] for i in candidates], rng)
-        return pool[index]
+        parent = choose_parent(finished, everything, limit, self.config.eps, rng)
+        return None if parent is None else Step(parent)
 
     def reductions(self) -> int:
         """Two reductions when the image allows (32 -> 8, 8 -> 2), fewer for tiny inputs."""

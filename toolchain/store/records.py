@@ -49,6 +49,7 @@ class ModelRecord:
     artifacts: dict[str, str]
     fail_reason: str | None
     growth: dict[str, Any] | None = None  # how it was grown from its parent
+    flops: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -81,4 +82,5 @@ class ModelRecord:
             artifacts=attrs.get(ARTIFACTS, {}),
             fail_reason=attrs.get(FAIL_REASON),
             growth=attrs.get(GROWTH),
+            flops=attrs.get(FLOPS),
         )
