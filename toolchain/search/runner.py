@@ -84,6 +84,34 @@ def study_meta(
 
 
 def run_search(request: SearchRequest, log: Log) -> SearchSummary:
+    profile, preset, seed_widths = check_request(request)
+    log(f"loading {request.dataset}")
+    data = load_dataset(
+        request.dataset,
+        seed=request.seed,
+        subset=request.subset,
+        val_fraction=preset.val_fraction,
+        image_size=request.image_size,
+    )
+    sizes = " / ".join(f"{len(s.labels)} {name}" for name, s in data.splits().items())
+    log(f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}")
+    meta = study_meta(request, preset, profile, data)
+    study = SearchStudy.open_for_search(request.storage, request.study, meta)
+    previous_budget = study.update_budget(request.budget_ms)
+    if previous_budget is not None:
+        log(
+            f"budget changed from {previous_budget:g} ms to {request.budget_ms:g} ms for this study"
+        )
+    strategy = STRATEGIES[request.strategy]
+    if strategy.sampler is not None:
+        # Seeded by the trials so far too, so a resumed search does not redraw its first models.
+        study.study.sampler = strategy.sampler((request.seed + len(study.study.trials)) % 2**32)
+    config = search_config(request, preset, seed_widths)
+    return strategy.search(study, data, profile, config, log).run()
+
+
+def check_request(request: SearchRequest) -> tuple[HardwareProfile, Preset, tuple[int, ...]]:
+    """Everything that can be checked before the data is read: the storage stays untouched."""
     if request.budget_ms <= 0:
         raise InputError(f"--budget-ms must be positive, got {request.budget_ms:g}")
     if request.max_models < 1:
@@ -107,24 +135,13 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
             "models; raise it or give fewer --seeds"
         )
     sqlite_path(request.storage)  # a malformed URL fails here, before the data is read
-    log(f"loading {request.dataset}")
-    data = load_dataset(
-        request.dataset,
-        seed=request.seed,
-        subset=request.subset,
-        val_fraction=preset.val_fraction,
-        image_size=request.image_size,
-    )
-    sizes = " / ".join(f"{len(s.labels)} {name}" for name, s in data.splits().items())
-    log(f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}")
-    meta = study_meta(request, preset, profile, data)
-    study = SearchStudy.open_for_search(request.storage, request.study, meta)
-    previous_budget = study.update_budget(request.budget_ms)
-    if previous_budget is not None:
-        log(
-            f"budget changed from {previous_budget:g} ms to {request.budget_ms:g} ms for this study"
-        )
-    config = SearchConfig(
+    return profile, preset, seed_widths
+
+
+def search_config(
+    request: SearchRequest, preset: Preset, seed_widths: tuple[int, ...]
+) -> SearchConfig:
+    return SearchConfig(
         max_models=request.max_models,
         budget_ms=request.budget_ms,
         seed=request.seed,
@@ -144,8 +161,3 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
             batch_size=preset.batch_size,
         ),
     )
-    strategy = STRATEGIES[request.strategy]
-    if strategy.sampler is not None:
-        # Seeded by the trials so far too, so a resumed search does not redraw its first models.
-        study.study.sampler = strategy.sampler((request.seed + len(study.study.trials)) % 2**32)
-    return strategy.search(study, data, profile, config, log).run()
