@@ -8,11 +8,11 @@ import torch
 
 from toolchain.arch.genotype import seed_genotype
 from toolchain.arch.network import Network
-from toolchain.bench import BACKENDS, create_backend
+from toolchain.bench import Target, create_backend
 from toolchain.bench.base import LatencyStats, time_with_recheck
 from toolchain.errors import InputError
-from toolchain.export.onnx import export_onnx
-from toolchain.hw import TimingSettings, load_profile
+from toolchain.export.onnx import INPUT_NAME, export_onnx
+from toolchain.hw import TimingSettings, cpu_model, load_profile
 
 
 def test_statistics_against_hand_computed_values() -> None:
@@ -49,19 +49,19 @@ def test_high_variation_is_measured_again_and_flagged() -> None:
     assert stats.cv > 0.15 and stats.n >= 20
 
 
-@pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_backend_measures_a_real_model(name: str, tmp_path: Path, fast_profile: Path) -> None:
+def test_onnxruntime_measures_a_real_model(tmp_path: Path, fast_profile: Path) -> None:
     path = tmp_path / "m.onnx"
     export_onnx(Network(seed_genotype(8, 2), 3, 10), (3, 32, 32), path, batch_size=1)
-    profile = load_profile(str(fast_profile))
-    example = torch.randn(profile.batch_size, 3, 32, 32).numpy()
-    record = create_backend(name).measure(path, example, profile)
+    target = Target.here(load_profile(str(fast_profile)))
+    example = torch.randn(target.profile.batch_size, 3, 32, 32).numpy()
+    record = target.measure(path, {INPUT_NAME: example})
     s = record.stats
-    assert s.n >= profile.timing.min_runs
+    assert s.n >= target.profile.timing.min_runs
     assert 0 < s.min <= s.median <= s.p90 <= s.p99 <= s.max
     assert s.median_ci95[0] <= s.median <= s.median_ci95[1]
     assert record.latency_ms == s.median  # the profile's budget statistic
-    assert record.input_shape == (1, 3, 32, 32) and record.threads == profile.threads
+    assert record.input_shapes == {INPUT_NAME: (1, 3, 32, 32)}
+    assert record.threads == target.profile.threads and record.device_name == cpu_model()
     assert record.environment["onnxruntime"]
 
 

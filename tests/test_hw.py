@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from toolchain.errors import InputError
-from toolchain.hw import environment_fingerprint, list_profiles, load_profile
+from toolchain.hw import (
+    cpu_model,
+    detect_gpus,
+    environment_fingerprint,
+    list_profiles,
+    load_profile,
+    target_device,
+)
+from toolchain.hw.device import parse_gpu_line, profile_for_this_machine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -91,3 +101,58 @@ def test_binary_file_and_folder_are_not_profiles(tmp_path: Path) -> None:
     (tmp_path / "dir.yaml").mkdir()
     with pytest.raises(InputError, match="is a folder"):
         load_profile(str(tmp_path / "dir.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "hwprofiles").glob("*.yaml")))
+def test_every_bundled_profile_is_valid_and_consistent(name: str) -> None:
+    profile = load_profile(name)
+    assert profile.name == name
+    if profile.backend == "tensorrt" or profile.precision == "fp16":
+        assert profile.device == "cuda"
+    assert (profile.device == "cpu") == (profile.execution_providers == ("CPUExecutionProvider",))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"backend": "tensorrt"}, "backend tensorrt needs device: cuda"),
+        ({"precision": "fp16"}, "device cpu measures fp32 only"),
+        ({"providers": ["CUDAExecutionProvider"]}, "device cpu takes providers"),
+        ({"device": "cuda", "providers": ["CPUExecutionProvider"]}, "needs a first provider"),
+        ({"device": "cuda", "precision": "fp16"}, "fp16 with onnxruntime needs Tensorrt"),
+        ({"cuda_graph": True}, "cuda_graph applies to backend tensorrt only"),
+        (
+            {"device": "cuda", "backend": "tensorrt", "providers": ["CUDAExecutionProvider"]},
+            "remove them for backend tensorrt",
+        ),
+    ],
+)
+def test_combinations_no_backend_can_measure_are_refused(
+    tmp_path: Path, changes: dict, message: str
+) -> None:
+    with pytest.raises(InputError, match=message) as info:
+        load_profile(str(_write(tmp_path, changes)))
+    assert "\n" not in str(info.value) and "Value error" not in str(info.value)
+
+
+def test_nvidia_smi_line_is_parsed() -> None:
+    gpu = parse_gpu_line("NVIDIA H200, 9.0, 143771, 570.86.15")
+    assert (gpu.name, gpu.compute_capability, gpu.driver) == ("NVIDIA H200", "9.0", "570.86.15")
+    assert gpu.memory_gib == pytest.approx(140.4)
+
+
+def test_a_profile_for_another_device_is_refused_unless_allowed(tmp_path: Path) -> None:
+    here = cpu_model()
+    other = load_profile(str(_write(tmp_path, {"expect_device": "Apple M9"})))
+    with pytest.raises(InputError, match=f"is for a 'Apple M9'.*{re.escape(repr(here))}"):
+        target_device(other)
+    assert target_device(other, allow_other_device=True).name == here
+    mine = load_profile(str(_write(tmp_path, {"expect_device": here[:5].lower()})))
+    assert target_device(mine).kind == "cpu"
+
+
+def test_detected_profile_describes_this_machine() -> None:
+    profile = profile_for_this_machine()
+    assert profile.detected is not None and profile.expect_device == profile.detected.name
+    if not detect_gpus():
+        assert profile.device == "cpu" and profile.detected.cores == os.cpu_count()

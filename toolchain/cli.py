@@ -195,6 +195,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "--l1", type=click.FloatRange(min=0), help="L1 weight on omega (default 1e-2 / pairs)."
 )
+@click.option(
+    "--allow-other-device", is_flag=True, help="Measure even if this is not the profile's device."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def search(quiet: bool, **options: Any) -> None:
     """Grow, train, export and measure models into a study.
@@ -322,7 +325,7 @@ def studies(storage: str, as_json: bool) -> None:
 
 @cli.group()
 def hw() -> None:
-    """Hardware profiles: list, show, validate."""
+    """Hardware profiles: list, show, validate, detect."""
 
 
 @hw.command("list")
@@ -351,7 +354,7 @@ def hw_show(name: str) -> None:
 
     from toolchain.hw import load_profile
 
-    click.echo(yaml.safe_dump(load_profile(name).model_dump(), sort_keys=False).rstrip())
+    click.echo(yaml.safe_dump(load_profile(name).model_dump(mode="json"), sort_keys=False).rstrip())
 
 
 @hw.command("validate")
@@ -365,6 +368,74 @@ def hw_validate(path: str) -> None:
     from toolchain.hw import load_profile
 
     click.echo(f"{path}: valid profile {load_profile(path).name!r}")
+
+
+@hw.command("detect")
+@click.option("--gpu", type=click.IntRange(min=0), help="Which GPU (default: the first, if any).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it here (a new file)."
+)
+def hw_detect(gpu: int | None, out: Path | None) -> None:
+    """Write a profile for this machine: its first GPU (name, compute capability, memory,
+    driver) or, without one, its CPU (model, cores). It expects that device when measuring.
+
+    \b
+    petri hw detect
+    petri hw detect --out hwprofiles/lab-box.yaml
+    """
+    import yaml
+
+    from toolchain.hw.device import profile_for_this_machine
+
+    text = yaml.safe_dump(
+        profile_for_this_machine(gpu).model_dump(mode="json"), sort_keys=False
+    ).rstrip()
+    if out is None:
+        click.echo(text)
+        return
+    if out.exists():
+        raise InputError(f"{out} exists; choose another --out or remove it")
+    out.write_text(text + "\n", encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
+@cli.command("profile")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option(
+    "--hw", default="cpu-ort", show_default=True, help="Profile name in hwprofiles/ or a YAML path."
+)
+@click.option(
+    "--shape",
+    "shapes",
+    multiple=True,
+    metavar="NAME:1x3x32x32",
+    help="An input's shape, for dynamic dimensions other than the batch (repeatable).",
+)
+@click.option(
+    "--allow-other-device", is_flag=True, help="Measure even if this is not the profile's device."
+)
+@json_option
+def profile_cmd(
+    model: Path, hw: str, shapes: tuple[str, ...], allow_other_device: bool, as_json: bool
+) -> None:
+    """Measure any ONNX file on a profile, like trtexec: warm-up excluded, the distribution.
+
+    A dynamic batch dimension takes the profile's batch size; other dynamic dimensions need
+    --shape.
+
+    \b
+    petri profile model.onnx --hw cpu-ort
+    petri profile model.onnx --hw trt-fp16 --shape input:8x3x224x224 --json
+    """
+    from toolchain.bench import Target
+    from toolchain.bench.inputs import parse_shape
+    from toolchain.hw import load_profile
+    from toolchain.report import latency_lines
+
+    given = dict(parse_shape(text) for text in shapes)
+    target = Target.here(load_profile(hw), allow_other_device)
+    record = target.measure_file(model, given)
+    click.echo(json.dumps(record.to_dict(), indent=2) if as_json else latency_lines(model, record))
 
 
 def _load(storage: str, study: str) -> SearchStudy:

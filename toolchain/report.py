@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from optuna.trial import TrialState
 
+from toolchain.bench.base import LatencyRecord
 from toolchain.pareto import pareto_front
 from toolchain.store import ModelRecord, SearchStudy
 from toolchain.store.study import open_storage, study_names
@@ -98,3 +100,26 @@ def study_rows(url: str) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def latency_lines(model: Path, record: LatencyRecord) -> str:
+    """What `petri profile` prints: the target, the settings, then the distribution."""
+    s = record.stats
+    shapes = ", ".join(
+        f"{name} {'x'.join(map(str, shape))}" for name, shape in record.input_shapes.items()
+    )
+    lines = [
+        f"{model.name} on {record.profile}: {record.backend}, {record.device} "
+        f"({record.device_name}), {record.precision}, {shapes}",
+        f"median {s.median:.4f} ms  (95% CI {s.median_ci95[0]:.4f} .. {s.median_ci95[1]:.4f})",
+        f"mean {s.mean:.4f}  std {s.std:.4f}  p90 {s.p90:.4f}  p99 {s.p99:.4f}  "
+        f"min {s.min:.4f}  max {s.max:.4f}  n {s.n}",
+    ]
+    for name, transfer in record.extra.get("transfers_ms", {}).items():
+        lines.append(f"{name.replace('_', ' ')} (timed apart): median {transfer['median']:.4f} ms")
+    if record.unstable:
+        lines.append(
+            f"unstable: the coefficient of variation stayed above {record.timing['cv_limit']} "
+            "after a second measurement; measure again on a quiet machine"
+        )
+    return "\n".join(lines)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from toolchain.errors import InputError
-from toolchain.hw import HardwareProfile, TimingSettings, environment_fingerprint
+from toolchain.hw import DeviceFacts, HardwareProfile, TimingSettings, environment_fingerprint
 
 Z_95 = 1.959963984540054
 
@@ -72,8 +72,15 @@ class LatencyStats:
         return value
 
 
-def time_runs(run_once: Callable[[], None], settings: TimingSettings) -> LatencyStats:
-    """Warm up, then time single calls of ``run_once`` until both minimums are met."""
+RunOnce = Callable[[], float | None]
+
+
+def time_runs(run_once: RunOnce, settings: TimingSettings) -> LatencyStats:
+    """Warm up, then time single calls of ``run_once`` until both minimums are met.
+
+    ``run_once`` returns None to be timed by the host clock around the call, or the
+    milliseconds it measured itself on the device (CUDA events around the enqueue).
+    """
     clock = time.perf_counter
     start, warm = clock(), 0
     while warm < settings.warmup_runs or clock() - start < settings.warmup_seconds:
@@ -85,13 +92,13 @@ def time_runs(run_once: Callable[[], None], settings: TimingSettings) -> Latency
         len(samples) < settings.min_runs or clock() - start < settings.min_seconds
     ):
         t0 = clock()
-        run_once()
-        samples.append((clock() - t0) * 1e3)
+        device_ms = run_once()
+        samples.append((clock() - t0) * 1e3 if device_ms is None else device_ms)
     return LatencyStats.from_samples(samples)
 
 
 def time_with_recheck(
-    run_once: Callable[[], None], settings: TimingSettings
+    run_once: RunOnce, settings: TimingSettings
 ) -> tuple[LatencyStats, bool, bool]:
     """The CV rule: returns (stats, remeasured, unstable)."""
     stats = time_runs(run_once, settings)
@@ -111,12 +118,14 @@ class LatencyRecord:
     device: str
     precision: str
     batch_size: int
-    input_shape: tuple[int, ...]
+    input_shapes: dict[str, tuple[int, ...]]
     threads: int
     profile: str
     remeasured: bool
     unstable: bool
     timing: dict[str, Any]
+    device_name: str  # the device measured on, as its driver names it
+    extra: dict[str, Any] = field(default_factory=dict)  # backend-specific: transfers, engine
     environment: dict[str, Any] = field(default_factory=environment_fingerprint)
 
     @property
@@ -130,46 +139,60 @@ class LatencyRecord:
         return out
 
 
+Inputs = dict[str, np.ndarray]  # input name -> array, every dimension fixed
+
+
 class Backend(ABC):
     """Measures the latency of an ONNX file as the target will run it.
 
     Contract for every implementation:
 
     * ``measure`` builds its session/engine once, outside the timed region, and reuses it;
-    * it times one inference of ``profile.batch_size`` images per run, through
-      :func:`time_with_recheck`, so every backend shares warm-up, statistics and the CV rule;
+    * it times one inference of ``inputs`` per run through :func:`time_with_recheck`, so
+      every backend shares warm-up, statistics and the CV rule;
     * it raises :class:`~toolchain.errors.InputError` naming what is missing when the
-      profile asks for a device or feature this machine does not have.
+      profile asks for a device, provider or library this machine does not have, and when
+      the backend cannot run the model (an unsupported op), before anything is timed.
     """
 
     name: str
 
     @abstractmethod
     def measure(
-        self, onnx_path: Path, example: np.ndarray, profile: HardwareProfile
+        self, onnx_path: Path, inputs: Inputs, profile: HardwareProfile, device: DeviceFacts
     ) -> LatencyRecord:
-        """Latency of ``onnx_path`` on ``example`` (shape: batch from the profile, C, H, W)."""
+        """Latency of ``onnx_path`` on ``inputs`` under ``profile``, on ``device`` (the one
+        :func:`toolchain.hw.target_device` checked for the profile)."""
+
+    @abstractmethod
+    def check_available(self, profile: HardwareProfile) -> None:
+        """Raise :class:`InputError` saying how to install what ``profile`` needs and is missing."""
 
     def record(
         self,
         profile: HardwareProfile,
-        example: np.ndarray,
+        inputs: Inputs,
         timed: tuple[LatencyStats, bool, bool],
+        device_name: str,
+        extra: dict[str, Any] | None = None,
     ) -> LatencyRecord:
         stats, remeasured, unstable = timed
+        shapes = {name: tuple(int(d) for d in array.shape) for name, array in inputs.items()}
         return LatencyRecord(
             stats=stats,
             budget_statistic=profile.budget_statistic,
             backend=self.name,
             device=profile.device,
             precision=profile.precision,
-            batch_size=int(example.shape[0]),
-            input_shape=tuple(int(d) for d in example.shape),
+            batch_size=profile.batch_size,
+            input_shapes=shapes,
             threads=profile.threads,
             profile=profile.name,
             remeasured=remeasured,
             unstable=unstable,
             timing=profile.timing.model_dump(),
+            device_name=device_name,
+            extra=extra or {},
         )
 
 

@@ -18,10 +18,9 @@ from torch import nn
 
 from toolchain.arch.genotype import Genotype
 from toolchain.arch.network import Network, count_flops, parameter_count, warm_start
-from toolchain.bench import create_backend
+from toolchain.bench import Target
 from toolchain.data import Dataset
-from toolchain.export.onnx import check_parity, export_onnx
-from toolchain.hw import HardwareProfile
+from toolchain.export.onnx import INPUT_NAME, check_parity, export_onnx
 from toolchain.store import records as attr
 from toolchain.train import EpochCallback, TrainConfig, accuracy, seed_everything, train
 
@@ -66,7 +65,7 @@ def parity_batch_size(export_batch: int) -> int:
 def train_and_measure(
     model: nn.Module,
     data: Dataset,
-    profile: HardwareProfile,
+    target: Target,
     config: TrainConfig,
     seed: int,
     workdir: Path,
@@ -79,15 +78,15 @@ def train_and_measure(
         val_acc, test_acc = accuracy(model, data.val), accuracy(model, data.test)
     onnx_path, weights_path = workdir / "model.onnx", workdir / "weights.pt"
     with clock.phase("export"):
-        export_onnx(model, data.input_shape, onnx_path, profile.batch_size)
+        export_onnx(model, data.input_shape, onnx_path, target.profile.batch_size)
         torch.save(model.state_dict(), weights_path)
     with clock.phase("parity"):
         parity = check_parity(
-            model, onnx_path, data.val.images[: parity_batch_size(profile.batch_size)]
+            model, onnx_path, data.val.images[: parity_batch_size(target.profile.batch_size)]
         )
     with clock.phase("measure"):
-        example = example_batch(data, profile.batch_size)
-        latency = create_backend(profile.backend).measure(onnx_path, example, profile)
+        example = example_batch(data, target.profile.batch_size)
+        latency = target.measure(onnx_path, {INPUT_NAME: example})
     attrs = {
         attr.PARAMS: parameter_count(model),
         attr.FLOPS: count_flops(model, data.input_shape),

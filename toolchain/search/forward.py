@@ -22,9 +22,9 @@ import torch
 from optuna.trial import Trial
 
 from toolchain.arch.genotype import Genotype, seed_genotype
+from toolchain.bench import Target
 from toolchain.data import Dataset
 from toolchain.errors import ModelFailed, PetriError
-from toolchain.hw import HardwareProfile
 from toolchain.presets import Preset
 from toolchain.search.candidates import CandidateConfig
 from toolchain.search.evaluate import PhaseClock, TrainedModel, build_model, train_and_measure
@@ -83,13 +83,13 @@ class ForwardSearch:
         self,
         study: SearchStudy,
         data: Dataset,
-        profile: HardwareProfile,
+        target: Target,
         config: SearchConfig,
         log: Log = lambda _: None,
     ) -> None:
         self.study = study
         self.data = data
-        self.profile = profile
+        self.target = target
         self.config = config
         self.log = log
 
@@ -169,10 +169,10 @@ class ForwardSearch:
             with interrupts_ignored():
                 self.study.fail(trial, f"interrupted before the model was finished ({stopped_by})")
             raise
-        a = result.attrs
+        a, statistic = result.attrs, self.target.profile.budget_statistic
         self.log(
             f"{label}: val {a[attr.VAL_ACCURACY]:.2%}  test {a[attr.TEST_ACCURACY]:.2%}  "
-            f"{self.profile.budget_statistic} {result.latency_ms:.3f} ms  params {a[attr.PARAMS]:,}"
+            f"{statistic} {result.latency_ms:.3f} ms  params {a[attr.PARAMS]:,}"
         )
         return trial.number, True
 
@@ -192,7 +192,7 @@ class ForwardSearch:
             self.log(f"{label}: epoch {epoch}/{epochs}, loss {loss:.3f}")
 
         return train_and_measure(
-            model, self.data, self.profile, config, model_seed, workdir, clock, on_epoch
+            model, self.data, self.target, config, model_seed, workdir, clock, on_epoch
         )
 
     def plan(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from toolchain.bench import Target
 from toolchain.data import Dataset, canonical_spec, load_dataset
 from toolchain.errors import InputError
 from toolchain.export.onnx import INPUT_NAME, OUTPUT_NAME
@@ -30,6 +31,7 @@ class SearchRequest:
     max_models: int
     preset: str = "cpu"
     seed: int = 0
+    allow_other_device: bool = False
     subset: int | None = None
     image_size: int | None = None
     time_limit_min: float | None = None
@@ -67,7 +69,7 @@ def study_meta(
         "growth": request.growth,
         "mode": request.mode,
         "seeds": list(request.seeds),
-        "profile": profile.model_dump(),
+        "profile": profile.model_dump(mode="json"),
         "budget_ms": request.budget_ms,
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
@@ -84,7 +86,7 @@ def study_meta(
 
 
 def run_search(request: SearchRequest, log: Log) -> SearchSummary:
-    profile, preset, seed_widths = check_request(request)
+    target, preset, seed_widths = check_request(request)
     log(f"loading {request.dataset}")
     data = load_dataset(
         request.dataset,
@@ -95,7 +97,7 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
     )
     sizes = " / ".join(f"{len(s.labels)} {name}" for name, s in data.splits().items())
     log(f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}")
-    meta = study_meta(request, preset, profile, data)
+    meta = study_meta(request, preset, target.profile, data)
     study = SearchStudy.open_for_search(request.storage, request.study, meta)
     previous_budget = study.update_budget(request.budget_ms)
     if previous_budget is not None:
@@ -107,16 +109,16 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         # Seeded by the trials so far too, so a resumed search does not redraw its first models.
         study.study.sampler = strategy.sampler((request.seed + len(study.study.trials)) % 2**32)
     config = search_config(request, preset, seed_widths)
-    return strategy.search(study, data, profile, config, log).run()
+    return strategy.search(study, data, target, config, log).run()
 
 
-def check_request(request: SearchRequest) -> tuple[HardwareProfile, Preset, tuple[int, ...]]:
+def check_request(request: SearchRequest) -> tuple[Target, Preset, tuple[int, ...]]:
     """Everything that can be checked before the data is read: the storage stays untouched."""
     if request.budget_ms <= 0:
         raise InputError(f"--budget-ms must be positive, got {request.budget_ms:g}")
     if request.max_models < 1:
         raise InputError(f"--max-models must be at least 1, got {request.max_models}")
-    profile = load_profile(request.hw)
+    target = Target.here(load_profile(request.hw), request.allow_other_device)
     preset = with_overrides(
         get_preset(request.preset),
         seed_epochs=request.seed_epochs,
@@ -135,7 +137,7 @@ def check_request(request: SearchRequest) -> tuple[HardwareProfile, Preset, tupl
             "models; raise it or give fewer --seeds"
         )
     sqlite_path(request.storage)  # a malformed URL fails here, before the data is read
-    return profile, preset, seed_widths
+    return target, preset, seed_widths
 
 
 def search_config(

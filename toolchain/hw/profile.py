@@ -8,7 +8,6 @@ of silently changing what is measured.
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from toolchain.errors import InputError
 
 PROFILE_DIRS_ENV = "PETRI_HWPROFILES"
-BUNDLED_PROFILE_DIR = Path(__file__).resolve().parent.parent / "hwprofiles"
+BUNDLED_PROFILE_DIR = Path(__file__).resolve().parents[2] / "hwprofiles"
 
 
 class TimingSettings(BaseModel):
@@ -42,6 +41,23 @@ class TimingSettings(BaseModel):
         return self
 
 
+class DeviceFacts(BaseModel):
+    """What `petri hw detect` saw on the machine it ran on; kept in the profile for the record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["cpu", "cuda"]
+    name: str  # CPU model or GPU name, as the driver reports it
+    cores: int | None = None
+    compute_capability: str | None = None
+    memory_gib: float | None = None
+    driver: str | None = None
+
+
+ORT_CPU = "CPUExecutionProvider"
+ORT_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
 class HardwareProfile(BaseModel):
     """One measuring target. Unknown keys are errors: a misspelt key must not be ignored."""
 
@@ -49,15 +65,60 @@ class HardwareProfile(BaseModel):
 
     name: str = Field(min_length=1)
     description: str = ""
-    backend: Literal["onnxruntime"] = "onnxruntime"
-    device: Literal["cpu"] = "cpu"
-    precision: Literal["fp32"] = "fp32"
+    backend: Literal["onnxruntime", "tensorrt"] = "onnxruntime"
+    device: Literal["cpu", "cuda"] = "cpu"
+    device_id: int = Field(0, ge=0, description="which GPU, in the driver's order")
+    expect_device: str | None = Field(
+        None, description="part of the device's name (GPU name or CPU model) checked first"
+    )
+    precision: Literal["fp32", "fp16"] = "fp32"
+    providers: tuple[str, ...] | None = Field(
+        None, description="ONNX Runtime execution providers in order (default: from device)"
+    )
     batch_size: int = Field(1, ge=1)
     threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads")
     allow_spinning: bool = True
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    cuda_graph: bool = Field(False, description="TensorRT: replay each inference as a CUDA graph")
+    builder_optimization_level: int = Field(3, ge=0, le=5, description="TensorRT builder")
     budget_statistic: Literal["median", "mean", "p90", "p99"] = "median"
     timing: TimingSettings = TimingSettings()
+    detected: DeviceFacts | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HardwareProfile:
+        for problem in _problems(self):
+            raise ValueError(problem)
+        return self
+
+    @property
+    def execution_providers(self) -> tuple[str, ...]:
+        """ONNX Runtime's providers: the profile's, or the device's default."""
+        if self.providers is not None:
+            return self.providers
+        return (ORT_CPU,) if self.device == "cpu" else ("CUDAExecutionProvider",)
+
+
+def _problems(p: HardwareProfile) -> list[str]:
+    """Combinations no backend can measure, each said as what to change."""
+    problems = []
+    if p.backend == "tensorrt" and p.device != "cuda":
+        problems.append("backend tensorrt needs device: cuda")
+    if p.backend == "tensorrt" and p.providers is not None:
+        problems.append("providers are ONNX Runtime's; remove them for backend tensorrt")
+    if p.device == "cpu" and p.precision != "fp32":
+        problems.append("device cpu measures fp32 only; use precision: fp32")
+    if p.device == "cpu" and p.providers not in (None, (ORT_CPU,)):
+        problems.append(f"device cpu takes providers [{ORT_CPU}] only")
+    first_provider = p.providers[0] if p.providers else None
+    if p.device == "cuda" and p.providers is not None and first_provider not in ORT_GPU_PROVIDERS:
+        problems.append(f"device cuda needs a first provider among {', '.join(ORT_GPU_PROVIDERS)}")
+    gpu_ort_fp16 = p.backend == "onnxruntime" and p.execution_providers[0] == ORT_GPU_PROVIDERS[1]
+    if p.precision == "fp16" and p.backend == "onnxruntime" and not gpu_ort_fp16:
+        problems.append("fp16 with onnxruntime needs TensorrtExecutionProvider first")
+    if p.cuda_graph and p.backend != "tensorrt":
+        problems.append("cuda_graph applies to backend tensorrt only")
+    return problems
 
 
 def profile_dirs() -> list[Path]:
@@ -110,32 +171,7 @@ def load_profile(name_or_path: str) -> HardwareProfile:
         return HardwareProfile.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise InputError(f"{path}: field {field!r}: {first['msg']}") from exc
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name where the OS tells it, else the architecture."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment_fingerprint() -> dict[str, str | int]:
-    """What a latency figure depends on besides the model (DESIGN §4)."""
-    import onnxruntime
-    import torch
-
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count() or 0,
-        "machine": platform.machine(),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-        "torch": torch.__version__,
-    }
+        field = ".".join(str(p) for p in first["loc"])
+        where = f"field {field!r}: " if field else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise InputError(f"{path}: {where}{message}") from exc
