@@ -165,6 +165,25 @@ class Backend(ABC):
         :func:`toolchain.hw.target_device` checked for the profile)."""
 
     @abstractmethod
+    def infer(
+        self, onnx_path: Path, batches: list[Inputs], profile: HardwareProfile, device: DeviceFacts
+    ) -> list[np.ndarray]:
+        """The first output for each batch, computed as the measured model computes it (the
+        reduced-precision check compares this with fp32)."""
+
+    def artifacts(
+        self,
+        onnx_path: Path,
+        inputs: Inputs,
+        profile: HardwareProfile,
+        device: DeviceFacts,
+        folder: Path,
+    ) -> dict[str, Path]:
+        """Files a deployment needs besides the ONNX model (a TensorRT engine), written into
+        ``folder``, by artifact kind. None for backends that run the ONNX file itself."""
+        return {}
+
+    @abstractmethod
     def check_available(self, profile: HardwareProfile) -> None:
         """Raise :class:`InputError` saying how to install what ``profile`` needs and is missing."""
 

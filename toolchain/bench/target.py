@@ -30,6 +30,9 @@ class Target:
     def measure(self, onnx_path: Path, inputs: Inputs) -> LatencyRecord:
         return self.backend.measure(onnx_path, inputs, self.profile, self.device)
 
+    def artifacts(self, onnx_path: Path, inputs: Inputs, folder: Path) -> dict[str, Path]:
+        return self.backend.artifacts(onnx_path, inputs, self.profile, self.device, folder)
+
     def measure_file(
         self, onnx_path: Path, shapes: dict[str, tuple[int, ...]] | None = None
     ) -> LatencyRecord:

@@ -20,6 +20,7 @@ from toolchain.store import ModelRecord, SearchStudy
 from toolchain.store import records as attr
 
 METADATA_VERSION = 1
+DEPLOYABLES = {"engine": "model.engine", "engine_key": "engine_key.json"}  # artifact -> file
 
 
 def bundle_metadata(study: SearchStudy, record: ModelRecord, onnx_path: Path) -> dict[str, Any]:
@@ -69,6 +70,10 @@ def write_bundle(study: SearchStudy, record: ModelRecord, out: Path) -> Path:
         staging.mkdir()
         study.download(record, "onnx", staging / "model.onnx")
         metadata = bundle_metadata(study, record, staging / "model.onnx")
+        for kind, name in DEPLOYABLES.items():  # a TensorRT profile's engine and its key
+            if kind in record.artifacts:
+                study.download(record, kind, staging / name)
+                metadata.setdefault("files", {})[kind] = name
         (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
         if out.exists():
             out.rmdir()

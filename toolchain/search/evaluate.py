@@ -19,10 +19,14 @@ from torch import nn
 from toolchain.arch.genotype import Genotype
 from toolchain.arch.network import Network, count_flops, parameter_count, warm_start
 from toolchain.bench import Target
+from toolchain.bench.precision import check_precision
 from toolchain.data import Dataset
+from toolchain.errors import ModelFailed
 from toolchain.export.onnx import INPUT_NAME, check_parity, export_onnx
 from toolchain.store import records as attr
 from toolchain.train import EpochCallback, TrainConfig, accuracy, seed_everything, train
+
+PRECISION_IMAGES = 256  # validation images a reduced-precision model is checked on
 
 
 @dataclass
@@ -85,8 +89,16 @@ def train_and_measure(
             model, onnx_path, data.val.images[: parity_batch_size(target.profile.batch_size)]
         )
     with clock.phase("measure"):
-        example = example_batch(data, target.profile.batch_size)
-        latency = target.measure(onnx_path, {INPUT_NAME: example})
+        inputs = {INPUT_NAME: example_batch(data, target.profile.batch_size)}
+        latency = target.measure(onnx_path, inputs)
+        deployables = target.artifacts(onnx_path, inputs, workdir)
+        precision = check_precision(
+            target, onnx_path, data.val.images[:PRECISION_IMAGES].numpy(), INPUT_NAME
+        )
+    if precision is not None and not precision["all_finite"]:
+        raise ModelFailed(
+            f"the {precision['precision']} model gives NaN or Inf", {attr.PRECISION: precision}
+        )
     attrs = {
         attr.PARAMS: parameter_count(model),
         attr.FLOPS: count_flops(model, data.input_shape),
@@ -99,8 +111,9 @@ def train_and_measure(
         attr.PARITY: parity.to_dict(),
         attr.LATENCY: latency.to_dict(),
         attr.LATENCY_MS: latency.latency_ms,
+        attr.PRECISION: precision,
     }
-    files = {"onnx": onnx_path, "weights": weights_path}
+    files = {"onnx": onnx_path, "weights": weights_path, **deployables}
     return TrainedModel(attrs, 1.0 - val_acc, latency.latency_ms, files)
 
 

@@ -27,6 +27,7 @@ PHASE_SECONDS = "phase_seconds"
 LATENCY = "latency"
 LATENCY_MS = "latency_ms"
 PARITY = "parity"
+PRECISION = "precision_check"  # fp16 against fp32 (None for fp32 profiles)
 ARTIFACTS = "artifacts"
 FAIL_REASON = "fail_reason"
 WORKER = "worker"

@@ -128,6 +128,12 @@ class OnnxRuntimeBackend(Backend):
             return self.record(profile, inputs, timed, device.name)
         return self._measure_bound(session, inputs, profile, device)
 
+    def infer(
+        self, onnx_path: Path, batches: list[Inputs], profile: HardwareProfile, device: DeviceFacts
+    ) -> list[np.ndarray]:
+        session = create_session(onnx_path, profile)
+        return [np.asarray(session.run(None, batch)[0]) for batch in batches]
+
     def _measure_bound(
         self, session: Any, inputs: Inputs, profile: HardwareProfile, device: DeviceFacts
     ) -> LatencyRecord:
