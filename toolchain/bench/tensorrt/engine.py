@@ -71,6 +71,13 @@ def build_plan(major: int, precision: str) -> BuildPlan:
     return BuildPlan(strongly_typed=False, fp16_flag=precision == "fp16", convert_to_fp16=False)
 
 
+def graph_to_build(plan: BuildPlan, onnx_path: Path, workdir: Path) -> Path:
+    """The ONNX file the parser gets: the model itself, or its fp16 conversion in ``workdir``."""
+    if not plan.convert_to_fp16:
+        return onnx_path
+    return convert_to_fp16(onnx_path, workdir / f"{onnx_path.stem}-fp16.onnx")
+
+
 def optimisation_shapes(
     dims: dict[str, tuple[int | str | None, ...]], shapes: dict[str, Shape]
 ) -> dict[str, tuple[Shape, Shape, Shape]]:
@@ -105,9 +112,7 @@ def build_engine(
     """Serialised engine and the updated timing cache. Raises InputError when TensorRT
     cannot parse or build the model (an op it has no kernel for, say)."""
     plan = build_plan(major_version(trt), profile.precision)
-    source = (
-        convert_to_fp16(onnx_path, workdir / "fp16.onnx") if plan.convert_to_fp16 else onnx_path
-    )
+    source = graph_to_build(plan, onnx_path, workdir)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
