@@ -61,7 +61,7 @@ def test_onnxruntime_measures_a_real_model(tmp_path: Path, fast_profile: Path) -
     assert s.median_ci95[0] <= s.median <= s.median_ci95[1]
     assert record.latency_ms == s.median  # the profile's budget statistic
     assert record.input_shapes == {INPUT_NAME: (1, 3, 32, 32)}
-    assert record.threads == target.profile.threads and record.device_name == cpu_model()
+    assert record.threads == target.profile.threads and record.device_facts["name"] == cpu_model()
     assert record.environment["onnxruntime"]
 
 

@@ -110,7 +110,7 @@ def latency_lines(model: Path, record: LatencyRecord) -> str:
     )
     lines = [
         f"{model.name} on {record.profile}: {record.backend}, {record.device} "
-        f"({record.device_name}), {record.precision}, {shapes}",
+        f"({record.device_facts['name']}), {record.precision}, {shapes}",
         f"median {s.median:.4f} ms  (95% CI {s.median_ci95[0]:.4f} .. {s.median_ci95[1]:.4f})",
         f"mean {s.mean:.4f}  std {s.std:.4f}  p90 {s.p90:.4f}  p99 {s.p99:.4f}  "
         f"min {s.min:.4f}  max {s.max:.4f}  n {s.n}",

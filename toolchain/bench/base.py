@@ -124,7 +124,7 @@ class LatencyRecord:
     remeasured: bool
     unstable: bool
     timing: dict[str, Any]
-    device_name: str  # the device measured on, as its driver names it
+    device_facts: dict[str, Any]  # the device measured on: name, and for GPUs capability, driver
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific: transfers, engine
     environment: dict[str, Any] = field(default_factory=environment_fingerprint)
 
@@ -192,7 +192,7 @@ class Backend(ABC):
         profile: HardwareProfile,
         inputs: Inputs,
         timed: tuple[LatencyStats, bool, bool],
-        device_name: str,
+        device: DeviceFacts,
         extra: dict[str, Any] | None = None,
     ) -> LatencyRecord:
         stats, remeasured, unstable = timed
@@ -210,7 +210,7 @@ class Backend(ABC):
             remeasured=remeasured,
             unstable=unstable,
             timing=profile.timing.model_dump(),
-            device_name=device_name,
+            device_facts=device.model_dump(),
             extra=extra or {},
         )
 

@@ -42,7 +42,18 @@ def environment_fingerprint() -> dict[str, str | int]:
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
         "torch": torch.__version__,
+        "tensorrt": _installed_version("tensorrt"),
     }
+
+
+def _installed_version(distribution: str) -> str:
+    """A package's version without importing it (TensorRT takes seconds to import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def detect_cpu() -> DeviceFacts:

@@ -125,7 +125,7 @@ class OnnxRuntimeBackend(Backend):
                 session.run(output_names, feed)
 
             timed = time_with_recheck(run_once, profile.timing)
-            return self.record(profile, inputs, timed, device.name)
+            return self.record(profile, inputs, timed, device)
         return self._measure_bound(session, inputs, profile, device)
 
     def infer(
@@ -166,4 +166,4 @@ class OnnxRuntimeBackend(Backend):
             "host_to_device": asdict(time_runs(upload, profile.timing)),
             "device_to_host": asdict(time_runs(download, profile.timing)),
         }
-        return self.record(profile, inputs, timed, device.name, {"transfers_ms": transfers})
+        return self.record(profile, inputs, timed, device, {"transfers_ms": transfers})

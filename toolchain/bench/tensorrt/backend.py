@@ -73,7 +73,7 @@ class TensorRTBackend(Backend):
             "engine_built": built,
             "cuda_graph": profile.cuda_graph,
         }
-        return self.record(profile, inputs, timed, device.name, extra)
+        return self.record(profile, inputs, timed, device, extra)
 
     def infer(
         self, onnx_path: Path, batches: list[Inputs], profile: HardwareProfile, device: DeviceFacts
