@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from toolchain.bench import Target
 from toolchain.data import Dataset, canonical_spec, load_dataset
 from toolchain.errors import InputError
@@ -106,8 +108,11 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         )
     strategy = STRATEGIES[request.strategy]
     if strategy.sampler is not None:
-        # Seeded by the trials so far too, so a resumed search does not redraw its first models.
-        study.study.sampler = strategy.sampler((request.seed + len(study.study.trials)) % 2**32)
+        # Seeded by the trials so far, so a resumed search does not redraw its first models,
+        # and by the strategy, so NSGA-II's random first generation is not random's draws.
+        entropy = [request.seed, len(study.study.trials), *request.strategy.encode()]
+        sampler_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+        study.study.sampler = strategy.sampler(sampler_seed)
     config = search_config(request, preset, seed_widths)
     return strategy.search(study, data, target, config, log).run()
 
