@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from toolchain.pareto import hypervolume
 from toolchain.store import SearchStudy
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "bench_search.py"
@@ -35,11 +36,15 @@ def test_every_arm_runs_and_is_reported(tmp_path: Path, fast_profile: Path) -> N
     for arm in arms:
         study = SearchStudy.load(f"sqlite:///{tmp_path / 'b' / 'bench.db'}", arm["arm"])
         finished = study.finished()
-        assert 1 <= arm["models"] == len(arm["points"]) <= len(finished)
+        # Which models finish inside the (tiny) wall time depends on the machine's load; what
+        # is counted must be consistent with the storage either way.
+        assert finished and arm["models"] == len(arm["points"]) <= len(finished)
         assert {(r.latency_ms, r.val_error) for r in finished} >= set(map(tuple, arm["points"]))
         children = [r.growth for r in finished if r.growth]
         assert all(g["rule"] == rules.get(arm["arm"], "scratch") for g in children)
-        assert arm["hypervolume"] > 0 and arm["best_val"] is not None
+        points = [(err, lat) for lat, err in arm["points"]]
+        assert arm["hypervolume"] == pytest.approx(hypervolume(points, (1.0, 1.0)))
+        assert (arm["best_val"] is None) == (not arm["points"])
     scratch = SearchStudy.load(f"sqlite:///{tmp_path / 'b' / 'bench.db'}", "nsga2").finished()
     assert all(r.growth and r.growth["sampler"] == "NSGAIISampler" for r in scratch)
     table = run.stdout.strip().splitlines()
