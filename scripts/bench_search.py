@@ -3,17 +3,19 @@
 Four arms search the same data with the same profile, budget and training settings, each for
 the same wall-clock time, one after the other on an otherwise idle machine:
 
+\b
   petridish      the forward search, children grown by the weak-learner candidate phase
   random-growth  the same loop, the new node's (input, op) pairs drawn at random
   random-arch    architectures of the same space drawn at random, trained from scratch
   nsga2          the same space and training, architectures chosen by Optuna's NSGA-II
 
-Only models finished inside an arm's wall time count (the model running at the deadline
-finishes, but is left out). For each arm: models finished, the hypervolume of (validation
-error, latency) with the fixed reference point (error 1, latency = the budget), and the best
-validation accuracy under the budget with that model's test accuracy. Writes results.json
-and fronts.png to --out and prints a Markdown table.
+Only models finished inside an arm's wall time count: the model running at the deadline
+finishes, but is left out (the table shows it as "+ late"). For each arm: models finished,
+the hypervolume of (validation error, latency) with the fixed reference point (error 1,
+latency = the budget), and the best validation accuracy under the budget with that model's
+test accuracy. Writes results.json and fronts.png to --out and prints a Markdown table.
 
+\b
     python scripts/bench_search.py --out bench-search            # about 45 min on 2 cores
     python scripts/bench_search.py --minutes 2 --arms petridish,random-growth --out quick
 """
@@ -27,10 +29,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+import optuna
 from optuna.trial import TrialState
 
 from toolchain.errors import NothingFitsError, PetriError
 from toolchain.pareto import hypervolume, pick_under_budget
+from toolchain.presets import PRESETS
 from toolchain.search.runner import SearchRequest, run_search
 from toolchain.store import ModelRecord, SearchStudy
 
@@ -50,6 +54,7 @@ UNLIMITED_MODELS = 100_000  # the wall time is what stops an arm
 class ArmResult:
     arm: str
     models: int  # finished inside the wall time
+    late: int  # finished, but after the wall time (not counted)
     failed: int
     hypervolume: float
     best_trial: int | None  # most accurate on validation under the budget
@@ -85,6 +90,7 @@ def summarise(arm: str, study: SearchStudy, minutes: float, budget_ms: float) ->
     return ArmResult(
         arm=arm,
         models=len(counted),
+        late=len(study.finished()) - len(counted),
         failed=sum(t.state == TrialState.FAIL for t in trials),
         hypervolume=hypervolume([(err, lat) for lat, err in points], (REFERENCE_ERROR, budget_ms)),
         best_trial=best.trial if best else None,
@@ -100,16 +106,17 @@ def markdown_table(results: list[ArmResult]) -> str:
     def pct(x: float | None) -> str:
         return "–" if x is None else f"{x:.2%}"
 
-    base = results[0].hypervolume
+    base = results[0]
     rows = [
-        "| arm | models | failed | hypervolume | first arm / this | best val | its test | its ms |",
+        f"| arm | models (+ late) | failed | hypervolume | HV {base.arm} / HV arm | best val "
+        "| its test | its ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
-        ratio = f"{base / r.hypervolume:.2f}x" if r.hypervolume > 0 else "–"
+        ratio = f"{base.hypervolume / r.hypervolume:.2f}x" if r.hypervolume > 0 else "–"
         ms = "–" if r.best_latency_ms is None else f"{r.best_latency_ms:.3f}"
         rows.append(
-            f"| {r.arm} | {r.models} | {r.failed} | {r.hypervolume:.4f} | {ratio} | "
+            f"| {r.arm} | {r.models} (+{r.late}) | {r.failed} | {r.hypervolume:.4f} | {ratio} | "
             f"{pct(r.best_val)} | {pct(r.best_test)} | {ms} |"
         )
     return "\n".join(rows)
@@ -124,6 +131,7 @@ def plot_fronts(results: list[ArmResult], budget_ms: float, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for r, marker in zip(results, "osD^", strict=False):
         if not r.points:
+            ax.plot([], [], marker, label=f"{r.arm}: no model inside the wall time")
             continue
         (line,) = ax.plot(*zip(*r.points, strict=True), marker, alpha=0.35, linestyle="none")
         front = sorted(p for p in r.points if not any(_dominates(q, p) for q in r.points))
@@ -143,18 +151,22 @@ def _dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[0] and a[1] <= b[1] and a != b
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--dataset", default=f"imagefolder:{CIFAR}", show_default=True)
-@click.option("--subset", type=click.IntRange(min=1), default=10_000, show_default=True)
-@click.option("--hw", default="cpu-ort", show_default=True)
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__)
+@click.option("--dataset", default=f"imagefolder:{CIFAR}", show_default=True,
+              help="What petri search takes: digits or imagefolder:PATH.")  # fmt: skip
+@click.option("--subset", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Training images (stratified, seeded).")  # fmt: skip
+@click.option("--hw", default="cpu-ort", show_default=True, help="Profile that measures.")
 @click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), default=0.3,
-              show_default=True)  # fmt: skip
+              show_default=True, help="The budget; also the reference latency.")  # fmt: skip
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, help="Wall time per arm.")  # fmt: skip
-@click.option("--arms", default=",".join(ARMS), show_default=True)
-@click.option("--preset", default="cpu", show_default=True)
-@click.option("--seed-epochs", type=click.IntRange(min=1), default=6, show_default=True)
-@click.option("--child-epochs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="cpu", show_default=True)
+@click.option("--seed-epochs", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Epochs of any model trained from scratch.")  # fmt: skip
+@click.option("--child-epochs", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Epochs of a warm-started child.")  # fmt: skip
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="New folder for the storage, results.json and fronts.png.")  # fmt: skip
@@ -169,6 +181,7 @@ def main(
     if out.exists():
         raise click.UsageError(f"{out} exists; give a new --out folder")
     out.mkdir(parents=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{out / 'bench.db'}"
     settings = dict(
         hw=hw, dataset=dataset, storage=storage, budget_ms=budget_ms, preset=preset, seed=seed,

@@ -54,7 +54,8 @@ def test_unsupported_versions_are_refused(monkeypatch: pytest.MonkeyPatch, versi
 def test_missing_tensorrt_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # what `import` sees when not installed
     with pytest.raises(
-        InputError, match=r"not installed; install it with `pip install 'petri\[tensorrt\]'`"
+        InputError,
+        match=r"TensorRT is not installed; install it with `pip install -e '\.\[tensorrt\]'`",
     ):
         load_tensorrt()
 

@@ -207,7 +207,7 @@ def search(quiet: bool, **options: Any) -> None:
 
     \b
     petri search --dataset digits --hw cpu-ort --budget-ms 2 --study demo --max-models 5
-    petri search --dataset imagefolder:cifar10-jpeg.tar.gz --subset 5000 \\
+    petri search --dataset imagefolder:../shared/data/cifar10-jpeg.tar.gz --subset 5000 \\
         --hw cpu-ort --budget-ms 1 --study c10 --max-models 8 --preset cpu
     """
     from toolchain.search.runner import SearchRequest, run_search
@@ -315,10 +315,11 @@ def studies(storage: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'study':<20} {'models':>15}  data, profile, budget")
+    header = f"{'study':<20} {'finished':>8} {'failed':>6}  {'strategy':<8}"
+    click.echo(f"{header}  data, profile, budget")
     for row in rows:
         click.echo(
-            f"{row['study']:<20} {row['finished']:>4} finished {row['failed']:>3} failed  "
+            f"{row['study']:<20} {row['finished']:>8} {row['failed']:>6}  {row['strategy']:<8}  "
             f"{row['dataset']} on {row['profile']}, budget {row['budget_ms']} ms"
         )
 

@@ -94,6 +94,7 @@ def study_rows(url: str) -> list[dict[str, Any]]:
                 "study": name,
                 "finished": sum(r.state == TrialState.COMPLETE for r in records),
                 "failed": sum(r.state == TrialState.FAIL for r in records),
+                "strategy": study.meta.get("strategy", "forward"),
                 "dataset": study.meta.get("dataset"),
                 "profile": study.meta.get("profile", {}).get("name"),
                 "budget_ms": study.meta.get("budget_ms"),

@@ -23,9 +23,10 @@ class Target:
 
     @classmethod
     def here(cls, profile: HardwareProfile, allow_other_device: bool = False) -> Target:
+        device = target_device(profile, allow_other_device)  # no GPU: say that first
         backend = create_backend(profile.backend)
         backend.check_available(profile)
-        return cls(profile, target_device(profile, allow_other_device), backend)
+        return cls(profile, device, backend)
 
     def measure(self, onnx_path: Path, inputs: Inputs) -> LatencyRecord:
         return self.backend.measure(onnx_path, inputs, self.profile, self.device)

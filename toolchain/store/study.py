@@ -158,10 +158,12 @@ class SearchStudy:
 
     def check_same_search(self, meta: dict[str, Any]) -> None:
         """Refuse to resume when anything the models depend on differs (the budget may)."""
-        for key, was, now in _differences(self.meta, meta, RESUME_KEYS):
+        differences = _differences(self.meta, meta, RESUME_KEYS)
+        if differences:
+            listed = "; ".join(f"{key} {was}, not {now}" for key, was, now in differences)
             raise StorageError(
-                f"study {self.name!r} was searched with {key} {was}, not {now}; resume "
-                "with the same settings and data, or choose a new --study"
+                f"study {self.name!r} was searched with {listed}; resume with the same "
+                "settings and data, or choose a new --study"
             )
 
     # --- reading -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from toolchain.bench.tensorrt.cache import EngineCache
 from toolchain.bench.tensorrt.engine import EngineKey, build_engine
 from toolchain.bench.tensorrt.loader import load_tensorrt
 from toolchain.bench.tensorrt.runtime import EngineRunner
+from toolchain.errors import InputError
 from toolchain.hw import DeviceFacts, HardwareProfile
 
 ENGINE_FILE = "model.engine"
@@ -25,7 +26,12 @@ class TensorRTBackend(Backend):
     name = "tensorrt"
 
     def check_available(self, profile: HardwareProfile) -> None:
-        load_tensorrt()
+        try:
+            load_tensorrt()
+        except InputError as exc:
+            raise InputError(
+                f"profile {profile.name!r} measures with native TensorRT: {exc}"
+            ) from exc
 
     def engine(
         self, onnx_path: Path, inputs: Inputs, profile: HardwareProfile, device: DeviceFacts

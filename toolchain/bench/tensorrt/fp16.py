@@ -21,7 +21,7 @@ def convert_to_fp16(onnx_path: Path, out_path: Path) -> Path:
     except ImportError as exc:
         raise InputError(
             "fp16 with TensorRT 11 converts the graph with onnxconverter-common, which is not "
-            "installed; pip install 'petri[tensorrt]'"
+            "installed; pip install -e '.[tensorrt]' in petri's checkout"
         ) from exc
     model = float16.convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
     onnx.save(model, str(out_path))

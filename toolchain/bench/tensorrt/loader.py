@@ -12,8 +12,8 @@ from toolchain.errors import InputError
 
 SUPPORTED_MAJORS = (10, 11)
 INSTALL_HINT = (
-    "install it with `pip install 'petri[tensorrt]'` (the TensorRT 10 or 11 wheels for your "
-    "CUDA; on Jetson it comes with JetPack), or use an onnxruntime profile"
+    "install it with `pip install -e '.[tensorrt]'` in petri's checkout (TensorRT 10 or 11 "
+    "for your CUDA; on Jetson it comes with JetPack), or use the cuda-ort profile"
 )
 
 
@@ -21,9 +21,7 @@ def load_tensorrt() -> ModuleType:
     try:
         import tensorrt
     except ImportError as exc:
-        raise InputError(
-            f"the profile measures with TensorRT, which is not installed; {INSTALL_HINT}"
-        ) from exc
+        raise InputError(f"TensorRT is not installed; {INSTALL_HINT}") from exc
     major_version(tensorrt)
     return tensorrt
 
