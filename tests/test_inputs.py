@@ -38,6 +38,8 @@ def test_batch_from_the_profile_other_dynamic_dims_from_shape(tmp_path: Path) ->
     shapes = resolve_shapes(fixed, 4, {})
     assert shapes == {"x": (4, 3, 2, 2)}
     assert example_inputs(fixed, shapes)["x"].shape == (4, 3, 2, 2)
+    with pytest.raises(InputError, match=r"input 'x' at 100000x3x2048x8 would take 18.3 GiB"):
+        example_inputs(specs, resolve_shapes(specs, 4, {"x": (100_000, 3, 2048, 8)}))
 
 
 @pytest.mark.parametrize("text", ["x", "x:", ":1x2", "x:1xa", "x:0x3", "x:-1x3"])

@@ -15,6 +15,7 @@ import numpy as np
 from toolchain.errors import InputError
 
 Dim = int | str | None  # a fixed size, a named dynamic size, or an unnamed dynamic one
+MAX_INPUT_BYTES = 1 << 30  # beyond this a --shape is a typo, not a model to time
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,15 @@ def example_inputs(
     specs: list[InputSpec], shapes: dict[str, tuple[int, ...]], seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Random data of each input's type and shape: what latency is measured on."""
+    for spec in specs:
+        size = int(np.prod(shapes[spec.name], dtype=np.float64)) * spec.dtype.itemsize
+        if size > MAX_INPUT_BYTES:
+            shape = "x".join(map(str, shapes[spec.name]))
+            raise InputError(
+                f"input {spec.name!r} at {shape} would take {size / 2**30:.1f} GiB; "
+                f"petri profile measures inputs up to {MAX_INPUT_BYTES / 2**30:.0f} GiB "
+                "(give a smaller --shape or batch size)"
+            )
     rng = np.random.default_rng(seed)
     out = {}
     for spec in specs:
