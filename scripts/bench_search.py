@@ -32,6 +32,7 @@ import click
 import optuna
 from optuna.trial import TrialState
 
+from toolchain.cli import FiniteRange
 from toolchain.errors import NothingFitsError, PetriError
 from toolchain.pareto import hypervolume, pick_under_budget
 from toolchain.presets import PRESETS
@@ -157,9 +158,9 @@ def _dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
 @click.option("--subset", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Training images (stratified, seeded).")  # fmt: skip
 @click.option("--hw", default="cpu-ort", show_default=True, help="Profile that measures.")
-@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), default=0.3,
+@click.option("--budget-ms", type=FiniteRange(min=0, min_open=True), default=0.3,
               show_default=True, help="The budget; also the reference latency.")  # fmt: skip
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=10.0,
+@click.option("--minutes", type=FiniteRange(min=0, min_open=True), default=10.0,
               show_default=True, help="Wall time per arm.")  # fmt: skip
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="cpu", show_default=True)
@@ -177,7 +178,10 @@ def main(
     chosen = [a.strip() for a in arms.split(",") if a.strip()]
     unknown = [a for a in chosen if a not in ARMS]
     if unknown or not chosen:
-        raise click.UsageError(f"unknown arm {unknown}; available: {', '.join(ARMS)}")
+        named = ", ".join(unknown) or "(none)"
+        raise click.UsageError(f"unknown arm {named}; available: {', '.join(ARMS)}")
+    if len(set(chosen)) != len(chosen):
+        raise click.UsageError(f"--arms {arms} names an arm twice")
     if out.exists():
         raise click.UsageError(f"{out} exists; give a new --out folder")
     out.mkdir(parents=True)
@@ -195,6 +199,8 @@ def main(
         try:
             run_search(request, log=lambda line, arm=arm: click.echo(f"[{arm}] {line}", err=True))
         except PetriError as exc:
+            if not any(out.iterdir()):  # refused before anything was written
+                out.rmdir()
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         results.append(summarise(arm, SearchStudy.load(storage, arm), minutes, budget_ms))
@@ -206,4 +212,8 @@ def main(
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main(standalone_mode=False)
+    except click.UsageError as exc:  # one line, like petri's own errors
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)

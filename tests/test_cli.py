@@ -138,6 +138,11 @@ def test_ctrl_c_keeps_the_storage_and_the_rerun_goes_on(tmp_path: Path, fast_pro
         ({"--storage": "sqlite:////no/such/folder/p.db"}, "does not exist"),
         ({"--budget-ms": "-1"}, "--budget-ms"),
         ({"--budget-ms": "nan"}, "--budget-ms"),
+        ({"--lr": "nan"}, "'nan' is not a finite number"),
+        ({"--eps": "inf"}, "'inf' is not a finite number"),
+        ({"--time-limit": "nan"}, "'nan' is not a finite number"),
+        ({"--seed-epochs": "0"}, "--seed-epochs"),
+        ({"--strategy": "bogus"}, "'bogus' is not one of 'forward', 'random', 'nsga2'"),
     ],
     ids=[
         "missing-data",
@@ -147,6 +152,11 @@ def test_ctrl_c_keeps_the_storage_and_the_rerun_goes_on(tmp_path: Path, fast_pro
         "bad-storage",
         "negative-budget",
         "nan-budget",
+        "nan-lr",
+        "inf-eps",
+        "nan-time-limit",
+        "zero-seed-epochs",
+        "unknown-strategy",
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -168,7 +178,10 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
         bad = tmp_path / "bad.yaml"
         bad.write_text(fast_profile.read_text().replace("threads: 1", "threads: -3"))
         value = str(bad)
-    args[args.index(key) + 1] = value
+    if key in args:
+        args[args.index(key) + 1] = value
+    else:
+        args += [key, value]
     run = petri(*args, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     error_lines = [line for line in run.stderr.splitlines() if line.startswith("error: ")]

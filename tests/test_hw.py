@@ -46,6 +46,10 @@ def _write(tmp_path: Path, changes: dict) -> Path:
         ({"threads": "many"}, "threads"),
         ({"budget_statistic": "p50"}, "budget_statistic"),
         ({"timing": {"min_runs": 100, "min_secs": 1}}, "timing.min_secs"),
+        ({"providers": []}, "providers"),
+        ({"threads": 100_000}, "threads"),
+        ({"expect_device": " "}, "expect_device"),
+        ({"name": "../elsewhere"}, "name"),
     ],
 )
 def test_bad_profile_names_file_and_field(tmp_path: Path, changes: dict, field: str) -> None:

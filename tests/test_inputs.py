@@ -10,7 +10,13 @@ import pytest
 from onnx import TensorProto, helper
 
 from toolchain.bench import Target
-from toolchain.bench.inputs import example_inputs, parse_shape, read_inputs, resolve_shapes
+from toolchain.bench.inputs import (
+    example_inputs,
+    parse_shape,
+    parse_shapes,
+    read_inputs,
+    resolve_shapes,
+)
 from toolchain.errors import InputError
 from toolchain.hw import load_profile
 
@@ -42,6 +48,16 @@ def test_batch_from_the_profile_other_dynamic_dims_from_shape(tmp_path: Path) ->
         example_inputs(specs, resolve_shapes(specs, 4, {"x": (100_000, 3, 2048, 8)}))
 
 
+def test_each_input_is_shaped_once_and_never_empty(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--shape x is given twice"):
+        parse_shapes(["x:1x3x8x8", "x:1x3x16x16"])
+    zero = read_inputs(relu_model(tmp_path / "z.onnx", [1, 3, 0, 8]))
+    with pytest.raises(InputError, match="input 'x' has a zero-sized dimension"):
+        resolve_shapes(zero, 1, {})
+    with pytest.raises(InputError, match="is a folder; give an .onnx file"):
+        read_inputs(tmp_path)
+
+
 @pytest.mark.parametrize("text", ["x", "x:", ":1x2", "x:1xa", "x:0x3", "x:-1x3"])
 def test_malformed_shapes_are_refused(text: str) -> None:
     with pytest.raises(InputError, match="must look like NAME:1x3x32x32"):
@@ -58,3 +74,19 @@ def test_an_op_the_backend_cannot_run_is_bad_input(tmp_path: Path, fast_profile:
     with pytest.raises(InputError, match="ONNX Runtime cannot run m.onnx: .*Frobnicate") as info:
         target.measure_file(model)
     assert "onnxruntime::" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_model_that_fails_while_running_is_bad_input(tmp_path: Path, fast_profile: Path) -> None:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [5, 7])  # 48 values won't fit
+    node = helper.make_node("Reshape", ["x", "shape"], ["y"])
+    graph = helper.make_graph([node], "g", [x], [y], initializer=[shape])
+    path = tmp_path / "reshape.onnx"
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10),
+        str(path),
+    )
+    target = Target.here(load_profile(str(fast_profile)))
+    with pytest.raises(InputError, match="ONNX Runtime cannot run reshape.onnx: .*Reshape"):
+        target.measure_file(path)

@@ -32,24 +32,19 @@ study_option = click.option("--study", default=DEFAULT_STUDY, show_default=True,
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-class PositiveMilliseconds(click.ParamType):
-    """A finite, positive number of milliseconds (FloatRange lets nan and inf through)."""
-
-    name = "ms"
+class FiniteRange(click.FloatRange):
+    """click's FloatRange without nan and inf, which it lets through and no knob can use."""
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of milliseconds", param, ctx)
-        if not math.isfinite(number) or number <= 0:
-            self.fail(f"{value!r} must be a positive, finite number of milliseconds", param, ctx)
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
 
 
-budget_type = PositiveMilliseconds()
+budget_type = FiniteRange(min=0, min_open=True)
 
 
 class SeedWidths(click.ParamType):
@@ -108,7 +103,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "--time-limit",
     "time_limit_min",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteRange(min=0, min_open=True),
     help="Minutes; no new model after.",
 )
 @click.option(
@@ -156,14 +151,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 )
 @click.option(
     "--budget-slack",
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     default=0.10,
     show_default=True,
     help="Models over budget x (1 + slack) are kept but never grown from.",
 )
 @click.option(
     "--eps",
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     default=0.025,
     show_default=True,
     help="Relative band above the lower hull whose models may be parents.",
@@ -174,12 +169,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     "--candidate-epochs", type=click.IntRange(min=1), help="Override: candidate-phase epochs."
 )
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override: batch size.")
-@click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), help="Override: SGD learning rate."
-)
+@click.option("--lr", type=FiniteRange(0, 10, min_open=True), help="Override: SGD learning rate.")
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FiniteRange(0, 1, min_open=True, max_open=True),
     help="Override: share of the training images held out for validation.",
 )
 @click.option(
@@ -192,9 +185,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     show_default=True,
     help="Cells grown per child.",
 )
-@click.option(
-    "--l1", type=click.FloatRange(min=0), help="L1 weight on omega (default 1e-2 / pairs)."
-)
+@click.option("--l1", type=FiniteRange(min=0), help="L1 weight on omega (default 1e-2 / pairs).")
 @click.option(
     "--allow-other-device", is_flag=True, help="Measure even if this is not the profile's device."
 )
@@ -394,8 +385,12 @@ def hw_detect(gpu: int | None, out: Path | None) -> None:
     if out is None:
         click.echo(text)
         return
+    if not out.name:
+        raise InputError("--out needs a file name, e.g. hwprofiles/lab.yaml")
     if out.exists():
         raise InputError(f"{out} exists; choose another --out or remove it")
+    if not out.parent.is_dir():
+        raise InputError(f"folder {out.parent} does not exist; create it or choose another --out")
     out.write_text(text + "\n", encoding="utf-8")
     click.echo(f"wrote {out}")
 
@@ -429,11 +424,11 @@ def profile_cmd(
     petri profile model.onnx --hw trt-fp16 --shape input:8x3x224x224 --json
     """
     from toolchain.bench import Target
-    from toolchain.bench.inputs import parse_shape
+    from toolchain.bench.inputs import parse_shapes
     from toolchain.hw import load_profile
     from toolchain.report import latency_lines
 
-    given = dict(parse_shape(text) for text in shapes)
+    given = parse_shapes(shapes)
     target = Target.here(load_profile(hw), allow_other_device)
     record = target.measure_file(model, given)
     click.echo(json.dumps(record.to_dict(), indent=2) if as_json else latency_lines(model, record))

@@ -57,6 +57,8 @@ def load_onnx(path: Path, load_external_data: bool = True):  # -> onnx.ModelProt
     """The ONNX model at ``path``; a missing or non-ONNX file is bad input."""
     import onnx
 
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give an .onnx file")
     if not path.is_file():
         raise InputError(f"{path} does not exist (give an .onnx file)")
     try:
@@ -77,6 +79,17 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
     return name, shape
 
 
+def parse_shapes(texts: tuple[str, ...] | list[str]) -> dict[str, tuple[int, ...]]:
+    """Every ``--shape``, each input named once."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for text in texts:
+        name, shape = parse_shape(text)
+        if name in shapes:
+            raise InputError(f"--shape {name} is given twice; give each input once")
+        shapes[name] = shape
+    return shapes
+
+
 def resolve_shapes(
     specs: list[InputSpec], batch_size: int, given: dict[str, tuple[int, ...]]
 ) -> dict[str, tuple[int, ...]]:
@@ -84,9 +97,8 @@ def resolve_shapes(
     names = [s.name for s in specs]
     for name in given:
         if name not in names:
-            raise InputError(
-                f"--shape names no input {name!r}; the model's inputs: {', '.join(names)}"
-            )
+            listed = ", ".join(names) or "none"
+            raise InputError(f"--shape names no input {name!r}; the model's inputs: {listed}")
     shapes = {}
     for spec in specs:
         if spec.name in given:
@@ -102,6 +114,8 @@ def resolve_shapes(
                 f"({_show(spec.dims)}); give its size with {hint}"
             )
         shapes[spec.name] = tuple(int(d) for d in dims)  # type: ignore[arg-type]
+        if 0 in shapes[spec.name]:
+            raise InputError(f"input {spec.name!r} has a zero-sized dimension ({_show(spec.dims)})")
     return shapes
 
 

@@ -48,7 +48,7 @@ class DeviceFacts(BaseModel):
 
     kind: Literal["cpu", "cuda"]
     name: str  # CPU model or GPU name, as the driver reports it
-    cores: int | None = None
+    cores: int | None = Field(None, ge=1)
     compute_capability: str | None = None
     memory_gib: float | None = None
     driver: str | None = None
@@ -63,20 +63,24 @@ class HardwareProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="file-name safe")
     description: str = ""
     backend: Literal["onnxruntime", "tensorrt"] = "onnxruntime"
     device: Literal["cpu", "cuda"] = "cpu"
     device_id: int = Field(0, ge=0, description="which GPU, in the driver's order")
     expect_device: str | None = Field(
-        None, description="part of the device's name (GPU name or CPU model) checked first"
+        None,
+        pattern=r"\S",
+        description="part of the device's name (GPU name or CPU model) checked first",
     )
     precision: Literal["fp32", "fp16"] = "fp32"
     providers: tuple[str, ...] | None = Field(
-        None, description="ONNX Runtime execution providers in order (default: from device)"
+        None,
+        min_length=1,
+        description="ONNX Runtime execution providers in order (default: from device)",
     )
     batch_size: int = Field(1, ge=1)
-    threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads")
+    threads: int = Field(1, ge=1, le=1024, description="ONNX Runtime intra-op threads")
     allow_spinning: bool = True
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     cuda_graph: bool = Field(False, description="TensorRT: replay each inference as a CUDA graph")

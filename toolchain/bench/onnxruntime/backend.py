@@ -9,6 +9,7 @@ from the device are timed apart and kept in the record.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def session_options(profile: HardwareProfile):  # -> ort.SessionOptions
     options.graph_optimization_level = getattr(
         ort.GraphOptimizationLevel, GRAPH_LEVELS[profile.graph_optimization]
     )
+    options.log_severity_level = 3  # errors only: shape warnings would print once per run
     options.intra_op_num_threads = profile.threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry(
@@ -99,6 +101,14 @@ def create_session(onnx_path: Path, profile: HardwareProfile):  # -> ort.Inferen
     return session
 
 
+def probe(run_once: Callable[[], None], onnx_path: Path) -> None:
+    """One run before timing: a model that loads but cannot run on these inputs is bad input."""
+    try:
+        run_once()
+    except Exception as exc:  # ORT's pybind error classes
+        raise InputError(f"ONNX Runtime cannot run {onnx_path.name}: {ort_reason(exc)}") from exc
+
+
 def ort_reason(exc: Exception) -> str:
     """ONNX Runtime's message without its error-code prefix and C++ source locations."""
     text = " ".join(str(exc).split()) or type(exc).__name__
@@ -124,9 +134,10 @@ class OnnxRuntimeBackend(Backend):
             def run_once() -> None:
                 session.run(output_names, feed)
 
+            probe(run_once, onnx_path)
             timed = time_with_recheck(run_once, profile.timing)
             return self.record(profile, inputs, timed, device)
-        return self._measure_bound(session, inputs, profile, device)
+        return self._measure_bound(session, onnx_path, inputs, profile, device)
 
     def infer(
         self, onnx_path: Path, batches: list[Inputs], profile: HardwareProfile, device: DeviceFacts
@@ -135,7 +146,12 @@ class OnnxRuntimeBackend(Backend):
         return [np.asarray(session.run(None, batch)[0]) for batch in batches]
 
     def _measure_bound(
-        self, session: Any, inputs: Inputs, profile: HardwareProfile, device: DeviceFacts
+        self,
+        session: Any,
+        onnx_path: Path,
+        inputs: Inputs,
+        profile: HardwareProfile,
+        device: DeviceFacts,
     ) -> LatencyRecord:
         """Inputs and outputs bound on the GPU; the transfers timed on their own."""
         import onnxruntime as ort
@@ -153,6 +169,8 @@ class OnnxRuntimeBackend(Backend):
 
         def run_once() -> None:
             session.run_with_iobinding(binding)  # returns once the outputs are ready
+
+        probe(run_once, onnx_path)
 
         def upload() -> None:
             for array in inputs.values():
