@@ -25,13 +25,15 @@ def test_a_model_is_one_trial_with_attributes_constraint_and_artifacts(tmp_path:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     study = SearchStudy.open_for_search(url, "s", META)
     g = seed_genotype(8, 2)
-    trial = study.ask(parent=None)
+    trial = study.ask()
+    study.claim(trial, parent=None, seed_width=8)
     study.set_architecture(trial, g, growth=None)
     onnx_file = tmp_path / "m.onnx"
     onnx_file.write_bytes(b"onnx bytes")
     study.set_attrs(trial, {"val_accuracy": 0.9, "latency_ms": 1.5})
     study.upload(trial, {"onnx": onnx_file})
-    frozen = study.complete(trial, val_error=0.1, latency_ms=1.5, budget_ms=1.0)
+    study.complete(trial, val_error=0.1, latency_ms=1.5, budget_ms=1.0)
+    (frozen,) = study.study.trials
     assert frozen.values == [0.1, 1.5]
     assert frozen.system_attrs["constraints:latency_over_budget_ms"] == pytest.approx(0.5)
 
@@ -47,7 +49,8 @@ def test_a_model_is_one_trial_with_attributes_constraint_and_artifacts(tmp_path:
 
 def test_failed_model_keeps_its_reason(tmp_path: Path) -> None:
     study = SearchStudy.open_for_search(f"sqlite:///{tmp_path / 'p.db'}", "s", META)
-    trial = study.ask(parent=None)
+    trial = study.ask()
+    study.claim(trial, parent=None, seed_width=8)
     study.set_architecture(trial, seed_genotype(8, 2), growth=None)
     study.fail(trial, "loss became nan in epoch 2")
     (rec,) = study.records()
@@ -124,7 +127,8 @@ def test_passwords_are_masked_in_every_url_form(url: str) -> None:
 def test_missing_artifacts_folder_is_a_clear_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     study = SearchStudy.open_for_search(url, "s", META)
-    trial = study.ask(parent=None)
+    trial = study.ask()
+    study.claim(trial, parent=None, seed_width=8)
     study.set_architecture(trial, seed_genotype(8, 2), growth=None)
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"w")

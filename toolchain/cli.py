@@ -14,10 +14,12 @@ import click
 from toolchain.errors import InputError, PetriError
 from toolchain.presets import PRESETS
 
-# The registries' names, here without importing torch (a test keeps them equal).
+# The registries' names and defaults, here without importing torch (a test keeps them equal).
 GROWTH_NAMES = ("petridish", "random")  # toolchain.search.growth.GROWTH_RULES
 STRATEGY_NAMES = ("forward", "random", "nsga2")  # toolchain.search.strategies.STRATEGIES
 MODES = ("macro", "cell")  # toolchain.arch.genotype.MODES
+HEARTBEAT_S = 60  # toolchain.store.heartbeat.DEFAULT_INTERVAL_S
+GRACE_INTERVALS = 10  # toolchain.store.heartbeat.GRACE_INTERVALS
 
 if TYPE_CHECKING:
     from toolchain.store import SearchStudy
@@ -30,6 +32,27 @@ storage_option = click.option(
 )
 study_option = click.option("--study", default=DEFAULT_STUDY, show_default=True, help="Study name.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+target_option = click.option(
+    "--hw",
+    "target",
+    help="Read the models as measured on this profile (a name or YAML path; default: the "
+    "search's own profile). `petri profile --study` measures them there.",
+)
+heartbeat_option = click.option(
+    "--heartbeat",
+    "heartbeat_s",
+    type=click.IntRange(min=1),
+    default=HEARTBEAT_S,
+    show_default=True,
+    help=f"Seconds between a running trial's heartbeats; after {GRACE_INTERVALS} missed ones "
+    "another worker takes it over.",
+)
+artifacts_option = click.option(
+    "--artifacts",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the study's files (ONNX, weights): a shared folder when workers run on "
+    "several machines. Default: beside a SQLite file, else ./petri-artifacts.",
+)
 
 
 class FiniteRange(click.FloatRange):
@@ -189,17 +212,36 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "--allow-other-device", is_flag=True, help="Measure even if this is not the profile's device."
 )
+@click.option(
+    "--measure",
+    type=click.Choice(["local", "remote"]),
+    default="local",
+    show_default=True,
+    help="remote: the profile's device is elsewhere; `petri profile --study ... --worker` "
+    "there measures the models, and parents are chosen on a fitted estimate meanwhile.",
+)
+@artifacts_option
+@heartbeat_option
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Go on with a study whose workers have all died: their running models are failed at "
+    "once instead of after the heartbeat grace period.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 def search(quiet: bool, **options: Any) -> None:
     """Grow, train, export and measure models into a study.
 
     Running the same command again goes on with the same study: finished models are kept,
-    and the search stops when --max-models models have finished.
+    and the search stops when --max-models models have finished. Several such commands on
+    one --storage (PostgreSQL or MySQL for several machines) are workers of one search.
 
     \b
     petri search --dataset digits --hw cpu-ort --budget-ms 2 --study demo --max-models 5
     petri search --dataset imagefolder:../shared/data/cifar10-jpeg.tar.gz --subset 5000 \\
         --hw cpu-ort --budget-ms 1 --study c10 --max-models 8 --preset cpu
+    petri search ... --storage postgresql://petri:***@db.example/petri --artifacts /mnt/petri
+    petri search ... --hw orin-trt-fp16 --measure remote   # and on the Orin: petri profile
     """
     from toolchain.search.runner import SearchRequest, run_search
 
@@ -214,8 +256,12 @@ def search(quiet: bool, **options: Any) -> None:
 @cli.command()
 @storage_option
 @study_option
+@target_option
+@artifacts_option
 @json_option
-def front(storage: str, study: str, as_json: bool) -> None:
+def front(
+    storage: str, study: str, target: str | None, artifacts: Path | None, as_json: bool
+) -> None:
     """Every model of a study, its Pareto front (validation error vs latency) marked with *.
 
     \b
@@ -224,16 +270,25 @@ def front(storage: str, study: str, as_json: bool) -> None:
     """
     from toolchain.report import front_rows, front_table
 
-    rows = front_rows(_load(storage, study))
+    rows = front_rows(_load(storage, study, target, artifacts))
     click.echo(json.dumps(rows, indent=2) if as_json else front_table(rows))
 
 
 @cli.command()
 @storage_option
 @study_option
+@target_option
+@artifacts_option
 @click.option("--budget-ms", type=budget_type, required=True, help="Latency budget in ms.")
 @json_option
-def pick(storage: str, study: str, budget_ms: float, as_json: bool) -> None:
+def pick(
+    storage: str,
+    study: str,
+    target: str | None,
+    artifacts: Path | None,
+    budget_ms: float,
+    as_json: bool,
+) -> None:
     """The most accurate model (on validation) that meets the budget. Exit 3 if none does.
 
     \b
@@ -244,7 +299,7 @@ def pick(storage: str, study: str, budget_ms: float, as_json: bool) -> None:
     from toolchain.pareto import pick_under_budget
     from toolchain.report import pick_summary
 
-    found = _load(storage, study)
+    found = _load(storage, study, target, artifacts)
     try:
         record = pick_under_budget(found.finished(), budget_ms)
     except NothingFitsError as exc:
@@ -261,12 +316,22 @@ def pick(storage: str, study: str, budget_ms: float, as_json: bool) -> None:
 @cli.command()
 @storage_option
 @study_option
+@target_option
+@artifacts_option
 @click.option("--trial", type=click.IntRange(min=0), help="Export this trial.")
 @click.option("--budget-ms", type=budget_type, help="Export the pick under this budget.")
 @click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="New folder for the bundle."
 )
-def export(storage: str, study: str, trial: int | None, budget_ms: float | None, out: Path) -> None:
+def export(
+    storage: str,
+    study: str,
+    target: str | None,
+    artifacts: Path | None,
+    trial: int | None,
+    budget_ms: float | None,
+    out: Path,
+) -> None:
     """Write a deployable bundle: model.onnx and metadata.json.
 
     \b
@@ -278,7 +343,7 @@ def export(storage: str, study: str, trial: int | None, budget_ms: float | None,
 
     if (trial is None) == (budget_ms is None):
         raise click.UsageError("give exactly one of --trial N or --budget-ms X")
-    found = _load(storage, study)
+    found = _load(storage, study, target, artifacts)
     if trial is not None:
         record = found.record(trial)
         if not record.finished:
@@ -309,9 +374,11 @@ def studies(storage: str, as_json: bool) -> None:
     header = f"{'study':<20} {'finished':>8} {'failed':>6}  {'strategy':<8}"
     click.echo(f"{header}  data, profile, budget")
     for row in rows:
+        where = f"measurements of {row['source_study']!r} on" if row["source_study"] else "on"
+        where = "measured remotely on" if row["measure"] == "remote" else where
         click.echo(
             f"{row['study']:<20} {row['finished']:>8} {row['failed']:>6}  {row['strategy']:<8}  "
-            f"{row['dataset']} on {row['profile']}, budget {row['budget_ms']} ms"
+            f"{row['dataset']} {where} {row['profile']}, budget {row['budget_ms']} ms"
         )
 
 
@@ -396,7 +463,7 @@ def hw_detect(gpu: int | None, out: Path | None) -> None:
 
 
 @cli.command("profile")
-@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("model", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--hw", default="cpu-ort", show_default=True, help="Profile name in hwprofiles/ or a YAML path."
 )
@@ -410,11 +477,42 @@ def hw_detect(gpu: int | None, out: Path | None) -> None:
 @click.option(
     "--allow-other-device", is_flag=True, help="Measure even if this is not the profile's device."
 )
+@click.option(
+    "--study",
+    help="Measure the finished models of this search study instead of one file; the results "
+    "go into its study for this profile (NAME@PROFILE).",
+)
+@storage_option
+@artifacts_option
+@click.option(
+    "--worker", is_flag=True, help="With --study: keep measuring new models until stopped."
+)
+@click.option(
+    "--poll",
+    "poll_s",
+    type=FiniteRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="With --worker: seconds between looks for new models.",
+)
+@heartbeat_option
 @json_option
 def profile_cmd(
-    model: Path, hw: str, shapes: tuple[str, ...], allow_other_device: bool, as_json: bool
+    model: Path | None,
+    hw: str,
+    shapes: tuple[str, ...],
+    allow_other_device: bool,
+    study: str | None,
+    storage: str,
+    artifacts: Path | None,
+    worker: bool,
+    poll_s: float,
+    heartbeat_s: int,
+    as_json: bool,
 ) -> None:
     """Measure any ONNX file on a profile, like trtexec: warm-up excluded, the distribution.
+    With --study, measure a search's models on this machine's target instead (a profiling
+    worker; several may serve one target, and no model is measured twice).
 
     A dynamic batch dimension takes the profile's batch size; other dynamic dimensions need
     --shape.
@@ -422,7 +520,41 @@ def profile_cmd(
     \b
     petri profile model.onnx --hw cpu-ort
     petri profile model.onnx --hw trt-fp16 --shape input:8x3x224x224 --json
+    petri profile --storage postgresql://petri@db/petri --study c10 --hw orin-trt-fp16 --worker
     """
+    if (model is None) == (study is None):
+        raise click.UsageError("give an ONNX file or --study NAME (not both)")
+    if model is not None:
+        if worker:
+            raise click.UsageError("--worker needs --study, not an ONNX file")
+        _profile_file(model, hw, shapes, allow_other_device, as_json)
+        return
+    from toolchain.profiling import profile_study
+    from toolchain.store.heartbeat import HeartbeatSettings
+
+    assert study is not None
+    if shapes:
+        raise click.UsageError("--shape is for an ONNX file; a study's models take its input shape")
+    summary = profile_study(
+        storage,
+        study,
+        hw,
+        artifacts=artifacts,
+        allow_other_device=allow_other_device,
+        heartbeat=HeartbeatSettings(heartbeat_s),
+        poll_s=poll_s if worker else None,
+        log=_progress,
+    )
+    result = {"measured": summary.measured, "failed": summary.failed}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"measured {len(summary.measured)} models, failed {len(summary.failed)}")
+
+
+def _profile_file(
+    model: Path, hw: str, shapes: tuple[str, ...], allow_other_device: bool, as_json: bool
+) -> None:
     from toolchain.bench import Target
     from toolchain.bench.inputs import parse_shapes
     from toolchain.hw import load_profile
@@ -434,10 +566,13 @@ def profile_cmd(
     click.echo(json.dumps(record.to_dict(), indent=2) if as_json else latency_lines(model, record))
 
 
-def _load(storage: str, study: str) -> SearchStudy:
-    from toolchain.store import SearchStudy
+def _load(storage: str, study: str, target: str | None, artifacts: Path | None) -> SearchStudy:
+    """The study of ``study``'s models as measured on ``target`` (a profile name or path)."""
+    from toolchain.hw import load_profile
+    from toolchain.store.targets import study_for_target
 
-    return SearchStudy.load(storage, study)
+    profile = load_profile(target).name if target is not None else None
+    return study_for_target(storage, study, profile, artifacts)
 
 
 def _progress(message: str) -> None:

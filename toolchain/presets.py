@@ -6,6 +6,7 @@ Every field can be overridden on the command line; a preset only supplies the de
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from toolchain.errors import InputError
 
@@ -74,4 +75,5 @@ def with_overrides(preset: Preset, **values: float | int | None) -> Preset:
     names = {f.name for f in fields(Preset)} - {"name"}
     unknown = set(values) - names
     assert not unknown, f"not preset fields: {unknown}"
-    return replace(preset, **{k: v for k, v in values.items() if v is not None})
+    changes: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+    return replace(preset, **changes)

@@ -98,6 +98,8 @@ def study_rows(url: str) -> list[dict[str, Any]]:
                 "dataset": study.meta.get("dataset"),
                 "profile": study.meta.get("profile", {}).get("name"),
                 "budget_ms": study.meta.get("budget_ms"),
+                "measure": study.meta["measure"],
+                "source_study": study.meta.get("source_study"),  # set: a target's study
             }
         )
     return rows

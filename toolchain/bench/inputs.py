@@ -145,9 +145,9 @@ def example_inputs(
     for spec in specs:
         size = int(np.prod(shapes[spec.name], dtype=np.float64)) * spec.dtype.itemsize
         if size > MAX_INPUT_BYTES:
-            shape = "x".join(map(str, shapes[spec.name]))
+            written = "x".join(map(str, shapes[spec.name]))
             raise InputError(
-                f"input {spec.name!r} at {shape} would take {size / 2**30:.1f} GiB; "
+                f"input {spec.name!r} at {written} would take {size / 2**30:.1f} GiB; "
                 f"petri profile measures inputs up to {MAX_INPUT_BYTES / 2**30:.0f} GiB "
                 "(give a smaller --shape or batch size)"
             )

@@ -17,7 +17,6 @@ import onnx
 from toolchain.errors import InputError, StorageError
 from toolchain.export.onnx import OUTPUT_NAME
 from toolchain.store import ModelRecord, SearchStudy
-from toolchain.store import records as attr
 
 METADATA_VERSION = 1
 DEPLOYABLES = {"engine": "model.engine", "engine_key": "engine_key.json"}  # artifact -> file
@@ -25,7 +24,6 @@ DEPLOYABLES = {"engine": "model.engine", "engine_key": "engine_key.json"}  # art
 
 def bundle_metadata(study: SearchStudy, record: ModelRecord, onnx_path: Path) -> dict[str, Any]:
     meta = study.meta
-    trial = study.study.trials[record.trial].user_attrs
     try:
         graph_input = onnx.load(str(onnx_path), load_external_data=False).graph.input[0]
     except Exception as exc:  # protobuf's DecodeError and friends: the stored file is damaged
@@ -48,8 +46,8 @@ def bundle_metadata(study: SearchStudy, record: ModelRecord, onnx_path: Path) ->
             "arch_id": record.arch_id,
             "genotype": record.architecture.to_dict(),
             "params": record.params,
-            "flops": trial.get(attr.FLOPS),
-            "parity": trial.get(attr.PARITY),
+            "flops": record.flops,
+            "parity": record.parity,
         },
         "dataset": {
             "spec": meta["dataset"],

@@ -26,7 +26,7 @@ from toolchain.export.onnx import INPUT_NAME, check_parity, export_onnx
 from toolchain.store import records as attr
 from toolchain.train import EpochCallback, TrainConfig, accuracy, seed_everything, train
 
-PRECISION_IMAGES = 256  # validation images a reduced-precision model is checked on
+PROBE_IMAGES = 256  # validation images a reduced-precision model is checked on
 
 
 @dataclass
@@ -46,8 +46,15 @@ class PhaseClock:
 class TrainedModel:
     attrs: dict[str, Any]  # trial attributes, keys from toolchain.store.records
     val_error: float
-    latency_ms: float
+    latency_ms: float | None  # None: measured later, by a profiling worker
     files: dict[str, Path]  # artifact kind -> file
+
+
+@dataclass(frozen=True)
+class Measurement:
+    attrs: dict[str, Any]  # the latency record, its figure, the precision check
+    latency_ms: float
+    files: dict[str, Path]  # what the backend deploys beside the ONNX file (an engine)
 
 
 def build_model(
@@ -69,36 +76,32 @@ def parity_batch_size(export_batch: int) -> int:
 def train_and_measure(
     model: nn.Module,
     data: Dataset,
-    target: Target,
+    target: Target | None,
+    export_batch: int,
     config: TrainConfig,
     seed: int,
     workdir: Path,
     clock: PhaseClock,
     on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
-    """Train ``model`` fully, then export, verify and measure it. Raises ModelFailed."""
+    """Train ``model`` fully, then export, verify and measure it. Raises ModelFailed.
+
+    The ONNX file is exported at the profile's ``export_batch`` (its batch axis stays
+    dynamic); ``target`` None: the model is measured elsewhere (``--measure remote``), later.
+    """
     with clock.phase("train"):
         losses = train(model, data, config, seed, on_epoch)
         val_acc, test_acc = accuracy(model, data.val), accuracy(model, data.test)
     onnx_path, weights_path = workdir / "model.onnx", workdir / "weights.pt"
     with clock.phase("export"):
-        export_onnx(model, data.input_shape, onnx_path, target.profile.batch_size)
+        export_onnx(model, data.input_shape, onnx_path, export_batch)
         torch.save(model.state_dict(), weights_path)
     with clock.phase("parity"):
-        parity = check_parity(
-            model, onnx_path, data.val.images[: parity_batch_size(target.profile.batch_size)]
-        )
-    with clock.phase("measure"):
-        inputs = {INPUT_NAME: example_batch(data, target.profile.batch_size)}
-        latency = target.measure(onnx_path, inputs)
-        deployables = target.artifacts(onnx_path, inputs, workdir)
-        precision = check_precision(
-            target, onnx_path, data.val.images[:PRECISION_IMAGES].numpy(), INPUT_NAME
-        )
-    if precision is not None and not precision["all_finite"]:
-        raise ModelFailed(
-            f"the {precision['precision']} model gives NaN or Inf", {attr.PRECISION: precision}
-        )
+        parity = check_parity(model, onnx_path, data.val.images[: parity_batch_size(export_batch)])
+    measurement = None
+    if target is not None:
+        with clock.phase("measure"):
+            measurement = measure_model(target, onnx_path, probe_images(data), workdir)
     attrs = {
         attr.PARAMS: parameter_count(model),
         attr.FLOPS: count_flops(model, data.input_shape),
@@ -109,14 +112,37 @@ def train_and_measure(
         attr.EPOCHS: config.epochs,
         attr.TRAIN_LOSSES: [round(x, 6) for x in losses],
         attr.PARITY: parity.to_dict(),
+    }
+    files = {"onnx": onnx_path, "weights": weights_path}
+    if measurement is None:
+        return TrainedModel(attrs, 1.0 - val_acc, None, files)
+    attrs |= measurement.attrs
+    return TrainedModel(attrs, 1.0 - val_acc, measurement.latency_ms, files | measurement.files)
+
+
+def probe_images(data: Dataset) -> np.ndarray:
+    """The validation images every model is measured and precision-checked on."""
+    return data.val.images[:PROBE_IMAGES].numpy()
+
+
+def measure_model(target: Target, onnx_path: Path, probe: np.ndarray, workdir: Path) -> Measurement:
+    """Time an exported model on ``target`` and check a reduced precision on ``probe``.
+
+    Latency is measured on the first probe image repeated to the profile's batch: a real
+    image, as deployed. The search and the profiling workers both measure through here.
+    Raises ModelFailed when the reduced-precision model gives NaN or Inf.
+    """
+    inputs = {INPUT_NAME: np.repeat(probe[:1], target.profile.batch_size, axis=0)}
+    latency = target.measure(onnx_path, inputs)
+    deployables = target.artifacts(onnx_path, inputs, workdir)
+    precision = check_precision(target, onnx_path, probe, INPUT_NAME)
+    if precision is not None and not precision["all_finite"]:
+        raise ModelFailed(
+            f"the {precision['precision']} model gives NaN or Inf", {attr.PRECISION: precision}
+        )
+    attrs = {
         attr.LATENCY: latency.to_dict(),
         attr.LATENCY_MS: latency.latency_ms,
         attr.PRECISION: precision,
     }
-    files = {"onnx": onnx_path, "weights": weights_path, **deployables}
-    return TrainedModel(attrs, 1.0 - val_acc, latency.latency_ms, files)
-
-
-def example_batch(data: Dataset, batch_size: int) -> np.ndarray:
-    """A real validation image repeated to the profile's batch: what latency is measured on."""
-    return data.val.images[:1].repeat(batch_size, 1, 1, 1).numpy()
+    return Measurement(attrs, latency.latency_ms, deployables)

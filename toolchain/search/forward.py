@@ -13,13 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from optuna.trial import Trial
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import Trial, TrialState
 
 from toolchain.arch.genotype import Genotype, seed_genotype
 from toolchain.bench import Target
@@ -32,12 +33,17 @@ from toolchain.search.growth import GROWTH_RULES, Child, GrowthContext
 from toolchain.search.parents import choose_parent
 from toolchain.store import ModelRecord, SearchStudy
 from toolchain.store import records as attr
+from toolchain.store.heartbeat import Heartbeat, fail_stale
+from toolchain.store.targets import measured_latencies
 from toolchain.train import TrainConfig
 
 MAX_CONSECUTIVE_FAILURES = 5
+POLL_S = 2.0  # how often a worker with nothing to start looks at the study again
+CLAIM_POLL_S = 0.2  # how often it looks while an earlier trial is being claimed
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 Log = Callable[[str], None]
+Outcome = Literal["finished", "failed", "dropped"]  # dropped: another worker closed the trial
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class SearchConfig:
     candidates: CandidateConfig = CandidateConfig()
     budget_slack: float = 0.10  # models over budget * (1 + slack) are never expanded
     eps: float = 0.025  # relative band above the hull that is eligible for expansion
+    export_batch: int = 1  # the profile's batch size
 
 
 @dataclass(frozen=True)
@@ -83,38 +90,54 @@ class ForwardSearch:
         self,
         study: SearchStudy,
         data: Dataset,
-        target: Target,
+        target: Target | None,
         config: SearchConfig,
         log: Log = lambda _: None,
     ) -> None:
+        """``target`` None: a remote search; profiling workers measure its models."""
         self.study = study
         self.data = data
         self.target = target
         self.config = config
         self.log = log
+        self._last_wait = ""
 
     def run(self) -> SearchSummary:
-        deadline = None
-        if self.config.time_limit_s is not None:
-            deadline = time.monotonic() + self.config.time_limit_s
+        """Train models until the study has ``max_models`` finished, or time or parents run out.
+
+        Several workers may run this on one study: each reads the whole study before each
+        model, counts the others' running models, and settles its choice against theirs.
+        """
+        deadline = self.study.shared_deadline(self.config.time_limit_s)
         trained: list[int] = []
         failed: list[int] = []
         failures_in_a_row = 0
         while True:
-            finished = self.study.finished()
+            fail_stale(self.study.study)
+            everything = self.models()
+            finished = [r for r in everything if r.finished]
+            running = [r for r in everything if r.state == TrialState.RUNNING]
+            pending = [r for r in finished if r.latency_ms is None]
             if len(finished) >= self.config.max_models:
                 reason = f"--max-models {self.config.max_models} reached ({len(finished)} finished)"
                 break
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and time.time() >= deadline:
                 reason = "time limit reached"
                 break
-            step = self.next_step(finished)
+            step = None
+            if len(finished) + len(running) < self.config.max_models:
+                step = self.next_step(finished, everything)
+            if step is None and (running or pending):
+                self.wait_for_others(running, pending)
+                continue
             if step is None:
                 reason = "no model under the budget is left to expand"
                 break
-            number, ok = self.run_step(step, len(finished))
-            (trained if ok else failed).append(number)
-            failures_in_a_row = 0 if ok else failures_in_a_row + 1
+            number, outcome = self.run_step(step, {r.trial for r in everything}, len(finished))
+            if outcome == "dropped":
+                continue
+            (trained if outcome == "finished" else failed).append(number)
+            failures_in_a_row = 0 if outcome == "finished" else failures_in_a_row + 1
             if failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
                 raise PetriError(
                     f"the last {MAX_CONSECUTIVE_FAILURES} models failed (their reasons are in "
@@ -122,18 +145,69 @@ class ForwardSearch:
                 )
         return SearchSummary(trained, failed, reason)
 
+    def wait_for_others(self, running: list[ModelRecord], pending: list[ModelRecord]) -> None:
+        """Nothing to start until another worker's model finishes (or goes stale), or a
+        profiling worker measures one; said once for each new state of affairs."""
+        said = []
+        if running:
+            numbers = ", ".join(str(r.trial) for r in running)
+            said.append(f"the models other workers are training (trials {numbers})")
+        if pending:
+            numbers = ", ".join(str(r.trial) for r in pending)
+            said.append(f"the profiling workers to measure trials {numbers}")
+        line = "waiting for " + " and ".join(said)
+        if line != self._last_wait:
+            self.log(line)
+            self._last_wait = line
+        time.sleep(POLL_S)
+
+    def models(self) -> list[ModelRecord]:
+        """The study's models; in a remote search with the latencies measured so far."""
+        everything = self.study.records()
+        if self.target is not None:
+            return everything
+        measured = measured_latencies(self.study)
+        return [replace(r, latency_ms=measured.get(r.trial, r.latency_ms)) for r in everything]
+
     # --- choosing what to train next ------------------------------------------------------
 
-    def next_step(self, finished: list[ModelRecord]) -> Step | None:
-        trained_widths = {r.architecture.channels for r in finished if r.parent is None}
+    def next_step(self, finished: list[ModelRecord], everything: list[ModelRecord]) -> Step | None:
+        """A seed width no worker has taken yet, else a parent from the hull (None: none)."""
+        taken = {r.seed_width for r in everything if r.state != TrialState.FAIL}
+        taken |= {r.architecture.channels for r in finished if r.parent is None}
         for width in self.config.seed_widths:
-            if width not in trained_widths:
+            if width not in taken:
                 return Step(None, seed_width=width)
-        everything = self.study.records()
         rng = np.random.default_rng([self.config.seed, len(everything)])
         limit = self.config.budget_ms * (1.0 + self.config.budget_slack)
         parent = choose_parent(finished, everything, limit, self.config.eps, rng)
         return None if parent is None else Step(parent)
+
+    def settle(self, trial: Trial, step: Step, seen: set[int]) -> Step | None:
+        """The step ``trial`` trains, re-chosen until it has seen every earlier trial's claim.
+
+        Claims are thereby made in trial-number order, each knowing every earlier one, as if
+        one worker made them all: two workers expand one parent at once only when the
+        sampling rule, knowing of the first, picks it again. None: nothing is left to start.
+        """
+        while True:
+            earlier, all_claimed = self.study.numbers_before(trial.number)
+            if not all_claimed:
+                fail_stale(self.study.study)  # an earlier worker may have died mid-claim
+                time.sleep(CLAIM_POLL_S)
+                continue
+            if earlier <= seen:
+                return step
+            seen = seen | earlier
+            others = [r for r in self.models() if r.trial != trial.number]
+            finished = [r for r in others if r.finished]
+            running = [r for r in others if r.state == TrialState.RUNNING]
+            if len(finished) + len(running) >= self.config.max_models:
+                return None
+            again = self.next_step(finished, others)
+            if again is None:
+                return None
+            step = again
 
     def reductions(self) -> int:
         """Two reductions when the image allows (32 -> 8, 8 -> 2), fewer for tiny inputs."""
@@ -142,9 +216,26 @@ class ForwardSearch:
 
     # --- training one model as one trial ---------------------------------------------------
 
-    def run_step(self, step: Step, n_finished: int) -> tuple[int, bool]:
+    def run_step(self, step: Step, seen: set[int], n_finished: int) -> tuple[int, Outcome]:
+        trial = self.study.ask()
+        with Heartbeat(self.study.storage, trial):
+            settled = self.settle(trial, step, seen)
+            if settled is None:  # other workers took every step it could take
+                self.study.withdraw(trial)
+                return trial.number, "dropped"
+            parent = settled.parent.trial if settled.parent else None
+            self.study.claim(trial, parent, settled.seed_width)
+            try:
+                return trial.number, self.train_trial(trial, settled, n_finished)
+            except UpdateFinishedTrialError:
+                self.log(
+                    f"trial {trial.number} was failed by another worker while it trained (its "
+                    "heartbeat went stale); its result is dropped"
+                )
+                return trial.number, "dropped"
+
+    def train_trial(self, trial: Trial, step: Step, n_finished: int) -> Outcome:
         parent_number = step.parent.trial if step.parent else None
-        trial = self.study.ask(parent_number)
         label = f"model {n_finished + 1}/{self.config.max_models} (trial {trial.number}"
         label += f", child of {parent_number})" if step.parent else ", from scratch)"
         clock = PhaseClock()
@@ -160,8 +251,10 @@ class ForwardSearch:
                 )
         except ModelFailed as exc:
             self.log(f"{label}: failed: {exc.reason}")
-            self.study.fail(trial, exc.reason, {**exc.details, attr.PHASE_SECONDS: clock.seconds})
-            return trial.number, False
+            details = {**exc.details, attr.PHASE_SECONDS: clock.seconds}
+            if not self.study.fail(trial, exc.reason, details):
+                raise UpdateFinishedTrialError(f"trial {trial.number} closed meanwhile") from exc
+            return "failed"
         except BaseException as exc:
             # Ctrl-C, SIGTERM or a crash: close the trial so no orphan "running" model is left,
             # even when a second Ctrl-C arrives while we write (we are leaving anyway).
@@ -169,12 +262,15 @@ class ForwardSearch:
             with interrupts_ignored():
                 self.study.fail(trial, f"interrupted before the model was finished ({stopped_by})")
             raise
-        a, statistic = result.attrs, self.target.profile.budget_statistic
+        a = result.attrs
+        latency = "latency pending (remote)"
+        if self.target is not None:
+            latency = f"{self.target.profile.budget_statistic} {result.latency_ms:.3f} ms"
         self.log(
             f"{label}: val {a[attr.VAL_ACCURACY]:.2%}  test {a[attr.TEST_ACCURACY]:.2%}  "
-            f"{statistic} {result.latency_ms:.3f} ms  params {a[attr.PARAMS]:,}"
+            f"{latency}  params {a[attr.PARAMS]:,}"
         )
-        return trial.number, True
+        return "finished"
 
     def grow_and_train(
         self, step: Step, trial: Trial, workdir: Path, clock: PhaseClock, label: str
@@ -192,7 +288,15 @@ class ForwardSearch:
             self.log(f"{label}: epoch {epoch}/{epochs}, loss {loss:.3f}")
 
         return train_and_measure(
-            model, self.data, self.target, config, model_seed, workdir, clock, on_epoch
+            model,
+            self.data,
+            self.target,
+            self.config.export_batch,
+            config,
+            model_seed,
+            workdir,
+            clock,
+            on_epoch,
         )
 
     def plan(

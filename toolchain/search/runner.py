@@ -7,6 +7,7 @@ the preset, the storage URL's shape, the data; only then is the study created or
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -17,10 +18,13 @@ from toolchain.export.onnx import INPUT_NAME, OUTPUT_NAME
 from toolchain.hw import HardwareProfile, load_profile
 from toolchain.presets import Preset, get_preset, with_overrides
 from toolchain.search.candidates import CandidateConfig
+from toolchain.search.evaluate import probe_images
 from toolchain.search.forward import Log, SearchConfig, SearchSummary
 from toolchain.search.strategies import STRATEGIES
 from toolchain.store import SearchStudy
-from toolchain.store.urls import sqlite_path
+from toolchain.store.heartbeat import DEFAULT_INTERVAL_S, HeartbeatSettings
+from toolchain.store.study import check_reachable
+from toolchain.store.targets import SEPARATOR
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,10 @@ class SearchRequest:
     preset: str = "cpu"
     seed: int = 0
     allow_other_device: bool = False
+    artifacts: Path | None = None  # None: the storage's default folder
+    heartbeat_s: int = DEFAULT_INTERVAL_S
+    resume: bool = False  # every other worker is gone: fail their running models at once
+    measure: str = "local"  # "remote": profiling workers measure (toolchain/profiling.py)
     subset: int | None = None
     image_size: int | None = None
     time_limit_min: float | None = None
@@ -73,6 +81,7 @@ def study_meta(
         "seeds": list(request.seeds),
         "profile": profile.model_dump(mode="json"),
         "budget_ms": request.budget_ms,
+        "measure": request.measure,
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
         "input_shape": list(data.input_shape),
@@ -88,7 +97,7 @@ def study_meta(
 
 
 def run_search(request: SearchRequest, log: Log) -> SearchSummary:
-    target, preset, seed_widths = check_request(request)
+    profile, target, preset, seed_widths = check_request(request)
     log(f"loading {request.dataset}")
     data = load_dataset(
         request.dataset,
@@ -99,8 +108,19 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
     )
     sizes = " / ".join(f"{len(s.labels)} {name}" for name, s in data.splits().items())
     log(f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}")
-    meta = study_meta(request, preset, target.profile, data)
-    study = SearchStudy.open_for_search(request.storage, request.study, meta)
+    meta = study_meta(request, preset, profile, data)
+    study = SearchStudy.open_for_search(
+        request.storage,
+        request.study,
+        meta,
+        artifacts=request.artifacts,
+        heartbeat=HeartbeatSettings(request.heartbeat_s),
+    )
+    study.store_probe_images(probe_images(data))  # what profiling workers measure on
+    if request.resume:
+        taken_over = study.fail_running()
+        if taken_over:
+            log(f"resuming: failed the running models of gone workers (trials {taken_over})")
     previous_budget = study.update_budget(request.budget_ms)
     if previous_budget is not None:
         log(
@@ -113,17 +133,35 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         entropy = [request.seed, len(study.study.trials), *request.strategy.encode()]
         sampler_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         study.study.sampler = strategy.sampler(sampler_seed)
-    config = search_config(request, preset, seed_widths)
+    config = search_config(request, preset, seed_widths, profile.batch_size)
     return strategy.search(study, data, target, config, log).run()
 
 
-def check_request(request: SearchRequest) -> tuple[Target, Preset, tuple[int, ...]]:
-    """Everything that can be checked before the data is read: the storage stays untouched."""
+def check_request(
+    request: SearchRequest,
+) -> tuple[HardwareProfile, Target | None, Preset, tuple[int, ...]]:
+    """Everything that can be checked before the data is read: the storage stays untouched.
+
+    A remote search (``--measure remote``) gets no Target: its profile's device is elsewhere.
+    """
     if request.budget_ms <= 0:
         raise InputError(f"--budget-ms must be positive, got {request.budget_ms:g}")
     if request.max_models < 1:
         raise InputError(f"--max-models must be at least 1, got {request.max_models}")
-    target = Target.here(load_profile(request.hw), request.allow_other_device)
+    if SEPARATOR in request.study:
+        raise InputError(
+            f"--study {request.study!r}: '{SEPARATOR}' is kept for the studies of measurements "
+            "on other targets (search@profile); choose a name without it"
+        )
+    if request.measure == "remote" and request.strategy != "forward":
+        raise InputError(
+            f"--measure remote needs --strategy forward: {request.strategy} chooses by latency "
+            "as it trains, and a remote latency comes later"
+        )
+    profile = load_profile(request.hw)
+    target = None
+    if request.measure == "local":
+        target = Target.here(profile, request.allow_other_device)
     preset = with_overrides(
         get_preset(request.preset),
         seed_epochs=request.seed_epochs,
@@ -141,14 +179,15 @@ def check_request(request: SearchRequest) -> tuple[Target, Preset, tuple[int, ..
             f"--max-models {request.max_models} is smaller than the {len(seed_widths)} seed "
             "models; raise it or give fewer --seeds"
         )
-    sqlite_path(request.storage)  # a malformed URL fails here, before the data is read
-    return target, preset, seed_widths
+    check_reachable(request.storage)  # a malformed URL or a silent server, before the data
+    return profile, target, preset, seed_widths
 
 
 def search_config(
-    request: SearchRequest, preset: Preset, seed_widths: tuple[int, ...]
+    request: SearchRequest, preset: Preset, seed_widths: tuple[int, ...], export_batch: int
 ) -> SearchConfig:
     return SearchConfig(
+        export_batch=export_batch,
         max_models=request.max_models,
         budget_ms=request.budget_ms,
         seed=request.seed,

@@ -33,7 +33,7 @@ NSGA2_POPULATION = 4
 class ScratchSearch(ForwardSearch):
     """Every model drawn from the space by the study's sampler and trained from scratch."""
 
-    def next_step(self, finished: list[ModelRecord]) -> Step | None:
+    def next_step(self, finished: list[ModelRecord], everything: list[ModelRecord]) -> Step | None:
         return Step(None)
 
     def plan(

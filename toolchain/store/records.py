@@ -12,7 +12,10 @@ from toolchain.arch.genotype import Genotype
 # User attribute names of a model's trial. Written in one place (SearchStudy) and read here.
 GENOTYPE = "genotype"
 ARCH_ID = "arch_id"
-PARENT = "parent_trial"
+PARENT = "parent_trial"  # set as soon as a worker has chosen what the trial trains
+WITHDRAWN = "withdrawn"  # a trial that found nothing to train: not a model
+SEED_WIDTH = "seed_width"  # the width of a seed model, None for any other model
+CLAIMED_AT = "claimed_at"  # Unix time a worker said what the trial trains
 GROWTH = "growth"
 CANDIDATES = "candidate_phase"
 PARAMS = "params"
@@ -31,6 +34,12 @@ PRECISION = "precision_check"  # fp16 against fp32 (None for fp32 profiles)
 ARTIFACTS = "artifacts"
 FAIL_REASON = "fail_reason"
 WORKER = "worker"
+SOURCE_TRIAL = "source_trial"  # in a target's study: the model's trial in its search study
+# What a measurement on a target writes; the rest of a target's trial is its model's record.
+MEASURED = (LATENCY, LATENCY_MS, PRECISION, ARTIFACTS, WORKER, PHASE_SECONDS, FAIL_REASON)
+# Optuna fails a trial whose worker stopped beating without a word; petri's own failures
+# always carry their reason.
+STALE_REASON = "its worker stopped sending heartbeats (killed, or lost its storage)"
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,8 @@ class ModelRecord:
     fail_reason: str | None
     growth: dict[str, Any] | None = None  # how it was grown from its parent
     flops: int | None = None
+    seed_width: int | None = None
+    parity: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -69,8 +80,9 @@ class ModelRecord:
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> ModelRecord:
         attrs = trial.user_attrs
+        failed = trial.state == TrialState.FAIL
         return cls(
-            trial=trial.number,
+            trial=attrs.get(SOURCE_TRIAL, trial.number),  # a model keeps its number everywhere
             state=trial.state,
             genotype=Genotype.from_dict(attrs[GENOTYPE]) if GENOTYPE in attrs else None,
             arch_id=attrs.get(ARCH_ID),
@@ -81,7 +93,9 @@ class ModelRecord:
             latency_ms=attrs.get(LATENCY_MS),
             latency=attrs.get(LATENCY),
             artifacts=attrs.get(ARTIFACTS, {}),
-            fail_reason=attrs.get(FAIL_REASON),
+            fail_reason=attrs.get(FAIL_REASON, STALE_REASON if failed else None),
             growth=attrs.get(GROWTH),
             flops=attrs.get(FLOPS),
+            seed_width=attrs.get(SEED_WIDTH),
+            parity=attrs.get(PARITY),
         )
