@@ -87,7 +87,9 @@ def run_workers(url: str, workers: int, max_models: int, folder: Path) -> float:
     ]  # fmt: skip
     start = time.perf_counter()
     procs = [
-        subprocess.Popen(args, cwd=folder, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            args, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(workers)
     ]
     for proc in procs:
