@@ -114,10 +114,11 @@ class ForwardSearch:
         failures_in_a_row = 0
         while True:
             fail_stale(self.study.study)
-            everything = self.models()
+            measured = self.measured_latencies()
+            everything = self.models(measured)
             finished = [r for r in everything if r.finished]
             running = [r for r in everything if r.state == TrialState.RUNNING]
-            pending = [r for r in finished if r.latency_ms is None]
+            pending = [] if measured is None else [r for r in finished if r.trial not in measured]
             if len(finished) >= self.config.max_models:
                 reason = f"--max-models {self.config.max_models} reached ({len(finished)} finished)"
                 break
@@ -161,13 +162,16 @@ class ForwardSearch:
             self._last_wait = line
         time.sleep(POLL_S)
 
-    def models(self) -> list[ModelRecord]:
-        """The study's models; in a remote search with the latencies measured so far."""
+    def measured_latencies(self) -> dict[int, float | None] | None:
+        """A remote search's latencies measured so far (None: this search measures itself)."""
+        return None if self.target is not None else measured_latencies(self.study)
+
+    def models(self, measured: dict[int, float | None] | None) -> list[ModelRecord]:
+        """The study's models, in a remote search with the latencies ``measured`` so far."""
         everything = self.study.records()
-        if self.target is not None:
+        if measured is None:
             return everything
-        measured = measured_latencies(self.study)
-        return [replace(r, latency_ms=measured.get(r.trial, r.latency_ms)) for r in everything]
+        return [replace(r, latency_ms=measured.get(r.trial)) for r in everything]
 
     # --- choosing what to train next ------------------------------------------------------
 
@@ -199,7 +203,7 @@ class ForwardSearch:
             if earlier <= seen:
                 return step
             seen = seen | earlier
-            others = [r for r in self.models() if r.trial != trial.number]
+            others = [r for r in self.models(self.measured_latencies()) if r.trial != trial.number]
             finished = [r for r in others if r.finished]
             running = [r for r in others if r.state == TrialState.RUNNING]
             if len(finished) + len(running) >= self.config.max_models:

@@ -82,19 +82,24 @@ def study_for_target(
     return SearchStudy.load(url, target, source.artifact_dir)
 
 
-def measured_latencies(source: SearchStudy) -> dict[int, float]:
-    """Model number -> latency measured so far on a remote search's own profile."""
+def measured_latencies(source: SearchStudy) -> dict[int, float | None]:
+    """Model number -> latency measured so far on a remote search's own profile; None for a
+    model whose measurement failed for a reason of its own (it will not be measured)."""
     name = target_study_name(source.name, source.profile_name)
     try:
         study = optuna.load_study(study_name=name, storage=source.storage)
     except KeyError:  # no profiling worker has started yet
         return {}
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return {
-        t.user_attrs[attr.SOURCE_TRIAL]: t.user_attrs[attr.LATENCY_MS]
-        for t in complete
-        if attr.SOURCE_TRIAL in t.user_attrs
-    }
+    done: dict[int, float | None] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        model = t.user_attrs.get(attr.SOURCE_TRIAL)
+        if model is None or t.user_attrs.get(attr.WITHDRAWN):
+            continue
+        if t.state == TrialState.COMPLETE:
+            done[model] = t.user_attrs[attr.LATENCY_MS]
+        elif attr.FAIL_REASON in t.user_attrs:
+            done.setdefault(model, None)
+    return done
 
 
 def claim_measurement(trial: Trial, source_trial: FrozenTrial) -> None:
