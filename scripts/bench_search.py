@@ -36,6 +36,7 @@ from toolchain.cli import FiniteRange
 from toolchain.errors import NothingFitsError, PetriError
 from toolchain.pareto import hypervolume, pick_under_budget
 from toolchain.presets import PRESETS
+from toolchain.progress import Progress
 from toolchain.search.runner import SearchRequest, run_search
 from toolchain.store import ModelRecord, SearchStudy
 
@@ -197,7 +198,10 @@ def main(
         click.echo(f"== {arm}: {minutes:g} min", err=True)
         request = SearchRequest(study=arm, **settings, **ARMS[arm])  # type: ignore[arg-type]
         try:
-            run_search(request, log=lambda line, arm=arm: click.echo(f"[{arm}] {line}", err=True))
+            run_search(
+                request,
+                Progress(lambda text, arm=arm: click.echo(f"[{arm}] {text}", err=True, nl=False)),
+            )
         except PetriError as exc:
             if not any(out.iterdir()):  # refused before anything was written
                 out.rmdir()

@@ -36,8 +36,7 @@ def digits() -> Dataset:
     return load_dataset("digits", seed=0, val_fraction=0.15)
 
 
-@pytest.fixture()
-def fast_profile(tmp_path: Path) -> Path:
+def write_fast_profile(folder: Path) -> Path:
     """cpu-ort with a short timed region: real measurements, test-suite time."""
     profile = yaml.safe_load((REPO / "hwprofiles" / "cpu-ort.yaml").read_text())
     profile["name"] = "cpu-ort-fast"
@@ -49,9 +48,14 @@ def fast_profile(tmp_path: Path) -> Path:
         "max_runs": 2000,
         "cv_limit": 0.15,
     }
-    path = tmp_path / "cpu-ort-fast.yaml"
+    path = folder / "cpu-ort-fast.yaml"
     path.write_text(yaml.safe_dump(profile))
     return path
+
+
+@pytest.fixture()
+def fast_profile(tmp_path: Path) -> Path:
+    return write_fast_profile(tmp_path)
 
 
 # --- database servers -----------------------------------------------------------------------

@@ -228,8 +228,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
     help="Go on with a study whose workers have all died: their running models are failed at "
     "once instead of after the heartbeat grace period.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
-def search(quiet: bool, **options: Any) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress display, only the final line.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also each phase's time, and each phase as a line."
+)
+def search(quiet: bool, verbose: bool, **options: Any) -> None:
     """Grow, train, export and measure models into a study.
 
     Running the same command again goes on with the same study: finished models are kept,
@@ -243,10 +246,15 @@ def search(quiet: bool, **options: Any) -> None:
     petri search ... --storage postgresql://petri:***@db.example/petri --artifacts /mnt/petri
     petri search ... --hw orin-trt-fp16 --measure remote   # and on the Orin: petri profile
     """
+    from toolchain.progress import progress_for
     from toolchain.search.runner import SearchRequest, run_search
 
     request = SearchRequest(**options)
-    summary = run_search(request, log=(lambda _: None) if quiet else _progress)
+    progress = progress_for(sys.stderr, quiet, verbose)  # a live line on a terminal
+    try:
+        summary = run_search(request, progress)
+    finally:
+        progress.close()
     click.echo(
         f"search stopped: {summary.stop_reason}; this run finished {len(summary.trained)}, "
         f"failed {len(summary.failed)}"
@@ -258,20 +266,57 @@ def search(quiet: bool, **options: Any) -> None:
 @study_option
 @target_option
 @artifacts_option
+@click.option(
+    "--plot",
+    "plots",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the front into this file: .png (matplotlib) or .html (plotly, interactive). "
+    "May be given twice.",
+)
+@click.option(
+    "--plot-history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw the front's hypervolume against models finished and wall time (.png).",
+)
+@click.option(
+    "--budget-ms",
+    type=budget_type,
+    help="The budget the plots draw and pick under (default: the search's).",
+)
 @json_option
 def front(
-    storage: str, study: str, target: str | None, artifacts: Path | None, as_json: bool
+    storage: str,
+    study: str,
+    target: str | None,
+    artifacts: Path | None,
+    plots: tuple[Path, ...],
+    plot_history: Path | None,
+    budget_ms: float | None,
+    as_json: bool,
 ) -> None:
     """Every model of a study, its Pareto front (validation error vs latency) marked with *.
 
     \b
     petri front --study demo
     petri front --study demo --json
+    petri front --study demo --plot front.png --plot front.html --plot-history progress.png
+    petri front --study demo --hw t4-trt-fp16 --plot t4.png   # the front measured on a T4
     """
+    from toolchain.plots import front_plot, write_front, write_history
     from toolchain.report import front_rows, front_table
 
-    rows = front_rows(_load(storage, study, target, artifacts))
+    found = _load(storage, study, target, artifacts)
+    rows = front_rows(found)
+    written = []
+    if plots:
+        picture = front_plot(found, budget_ms)
+        written = [write_front(picture, path) for path in plots]
+    if plot_history is not None:
+        written.append(write_history(found, plot_history, budget_ms))
     click.echo(json.dumps(rows, indent=2) if as_json else front_table(rows))
+    for path in written:
+        click.echo(f"wrote {path}", err=as_json)
 
 
 @cli.command()
@@ -332,11 +377,14 @@ def export(
     budget_ms: float | None,
     out: Path,
 ) -> None:
-    """Write a deployable bundle: model.onnx and metadata.json.
+    """Write a deployable bundle: model.onnx (and the engine for a TensorRT profile),
+    metadata.json, front.png and a README.md for whoever deploys it.
 
     \b
     petri export --study demo --budget-ms 2 --out deploy/
     petri export --study demo --trial 3 --out deploy-t3/
+    petri predict deploy/ cat.jpg          # then: use it
+    petri verify deploy/ --dataset digits  # or check it
     """
     from toolchain.export.bundle import write_bundle
     from toolchain.pareto import pick_under_budget
@@ -351,8 +399,102 @@ def export(
     else:
         assert budget_ms is not None
         record = pick_under_budget(found.finished(), budget_ms)
-    write_bundle(found, record, out)
-    click.echo(f"wrote {out}/model.onnx and {out}/metadata.json (trial {record.trial})")
+    write_bundle(found, record, out, budget_ms)
+    files = ", ".join(sorted(p.name for p in out.iterdir()))
+    click.echo(f"wrote {out}/ ({files}) for trial {record.trial}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+def predict(bundle: Path, images: tuple[Path, ...], as_json: bool) -> None:
+    """Class and probability of each image, from an exported bundle alone (ONNX Runtime,
+    with the preprocessing recorded in its metadata.json).
+
+    \b
+    petri predict deploy/ cat.jpg dog.png
+    petri predict deploy/ photos/*.jpg --json
+    """
+    from toolchain.export.deployed import Bundle
+
+    predictions = Bundle(bundle).predict(list(images))
+    if as_json:
+        click.echo(json.dumps([p.__dict__ for p in predictions], indent=2))
+        return
+    width = max(len(p.image) for p in predictions)
+    for p in predictions:
+        click.echo(f"{p.image:<{width}}  {p.label}  {p.probability:.3f}")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--dataset",
+    help="The data the model was trained on: digits or imagefolder:PATH (default: as recorded).",
+)
+@click.option(
+    "--accuracy-tolerance",
+    type=FiniteRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Allowed difference of test accuracy, in points.",
+)
+@click.option(
+    "--latency-tolerance",
+    type=FiniteRange(min=0),
+    default=0.25,
+    show_default=True,
+    help="Allowed relative difference of the latency (0.25: within 25%).",
+)
+@json_option
+def verify(
+    bundle: Path,
+    dataset: str | None,
+    accuracy_tolerance: float,
+    latency_tolerance: float,
+    as_json: bool,
+) -> None:
+    """Recompute a bundle's test accuracy and latency from the bundle alone and compare them
+    with the recorded ones. Exit 1 when one is off by more than its tolerance.
+
+    \b
+    petri verify deploy/ --dataset imagefolder:../shared/data/cifar10-jpeg.tar.gz
+    petri verify deploy/ --dataset digits --latency-tolerance 0.5 --json
+    """
+    from toolchain.export.deployed import Bundle
+    from toolchain.export.verify import verify_bundle
+
+    checks = verify_bundle(Bundle(bundle), dataset, accuracy_tolerance, latency_tolerance)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        for check in checks:
+            click.echo(check.line)
+    failed = [c.what for c in checks if not c.ok]
+    if failed:
+        raise PetriError(f"{bundle} does not reproduce its recorded {' and '.join(failed)}")
+
+
+@cli.command()
+@storage_option
+@artifacts_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def dashboard(storage: str, artifacts: Path | None, host: str, port: int) -> None:
+    """optuna-dashboard on a storage: every study, its trials, the Pareto view (an optional
+    extra: pip install 'petri[dashboard]'). Ctrl-C stops it.
+
+    \b
+    petri dashboard
+    petri dashboard --storage postgresql://petri@db/petri --port 8081
+    """
+    from toolchain.dashboard import dashboard_server
+
+    server = dashboard_server(storage, host, port, artifacts)
+    click.echo(f"optuna-dashboard on http://{host}:{port}/dashboard (Ctrl-C stops it)", err=True)
+    with server:
+        server.serve_forever()
 
 
 @cli.command()

@@ -10,9 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +20,8 @@ from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
 from toolchain.errors import InputError
+from toolchain.images import color_mode, decode_image, open_tar, read_files
 
-SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L")  # read as value >> 8
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 TEST_FRACTION_WHEN_MISSING = 0.2
 DATASET_NAMES = ("digits", "imagefolder:PATH")
@@ -203,20 +201,6 @@ def normalise(raw: RawSplit, prep: Preprocessing) -> Split:
     return Split(images, torch.from_numpy(raw.labels.astype(np.int64)), raw.items)
 
 
-def decode_image(data: bytes, mode: str, resize: tuple[int, int] | None) -> np.ndarray:
-    """Bytes of an image file -> (H, W, C) uint8, exactly as the export bundle documents it."""
-    with Image.open(io.BytesIO(data)) as file:
-        if file.mode in SIXTEEN_BIT_MODES:  # PIL would clip 16-bit values at 255: rescale
-            file = Image.fromarray(
-                (np.asarray(file, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
-            )
-        img = file.convert(mode)
-    if resize is not None:
-        img = img.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
-    arr = np.asarray(img, dtype=np.uint8)
-    return arr[..., None] if arr.ndim == 2 else arr
-
-
 class ImageFolderSource:
     """``train/<class>/*`` and optionally ``test/<class>/*``, in a folder or a tarball.
 
@@ -272,7 +256,7 @@ class ImageFolderSource:
     def _list_entries(self) -> tuple[list[str], list[str]]:
         """(files, folders), relative paths, in one pass: a .tar.gz is read whole every time."""
         if self.is_tar:
-            with self._open_tar() as tar:
+            with open_tar(self.path) as tar:
                 members = tar.getmembers()
             return [m.name for m in members if m.isfile()], [m.name for m in members if m.isdir()]
         paths = list(self.path.rglob("*"))
@@ -316,7 +300,7 @@ class ImageFolderSource:
         )
 
     def _decode(self, names: tuple[str, ...]) -> np.ndarray:
-        files = dict(self._read(set(names)))
+        files = dict(read_files(self.path, set(names)))
         # One grey image among colour ones must not make the whole model grey.
         modes = {_color_mode_of(data, name, self.location) for name, data in files.items()}
         self.color_mode = "L" if modes == {"L"} else "RGB"
@@ -334,30 +318,6 @@ class ImageFolderSource:
             )
         return np.stack([arrays[n] for n in names])
 
-    def _read(self, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
-        if not self.is_tar:
-            for name in sorted(wanted):
-                yield name, (self.path / name).read_bytes()
-            return
-        with self._open_tar() as tar:
-            for member in tar:  # sequential: cheap for compressed archives
-                if member.name in wanted:
-                    handle = tar.extractfile(member)
-                    assert handle is not None  # only regular files are listed
-                    yield member.name, handle.read()
-
-    @contextmanager
-    def _open_tar(self) -> Iterator[tarfile.TarFile]:
-        """The archive, with a damaged one reported as bad input (gzip's EOFError included)."""
-        try:
-            with tarfile.open(self.path) as tar:
-                yield tar
-        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-            raise InputError(
-                f"{self.location} is damaged or truncated ({exc.__class__.__name__}: {exc}); "
-                "download or pack it again"
-            ) from exc
-
 
 def _class_dirs(dirs: list[str]) -> set[tuple[str, str]]:
     """Every (split, class) folder among ``dirs``, to find the empty ones."""
@@ -373,7 +333,7 @@ def _color_mode_of(data: bytes, name: str, location: str) -> str:
     """Grey-scale images give 1-channel models; everything else is read as RGB."""
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+            return color_mode(img.mode)
     except (UnidentifiedImageError, OSError) as exc:
         raise _unreadable(location, name) from exc
 

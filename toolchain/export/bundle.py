@@ -1,4 +1,6 @@
-"""The deployable bundle: ``model.onnx`` and ``metadata.json`` describing how to use it.
+"""The deployable bundle: ``model.onnx`` (and a TensorRT engine for a TensorRT profile),
+``metadata.json`` describing how to use it, ``front.png`` showing where the model stands among
+the study's, and a ``README.md`` for whoever deploys it.
 
 The bundle is assembled in a temporary folder beside ``out`` and moved into place at the
 end, so an interrupted export leaves no half-written bundle.
@@ -15,7 +17,9 @@ from typing import Any
 import onnx
 
 from toolchain.errors import InputError, StorageError
+from toolchain.export.deployed import METADATA, MODEL, sha256
 from toolchain.export.onnx import OUTPUT_NAME
+from toolchain.plots import front_plot, write_front
 from toolchain.store import ModelRecord, SearchStudy
 
 METADATA_VERSION = 1
@@ -58,7 +62,11 @@ def bundle_metadata(study: SearchStudy, record: ModelRecord, onnx_path: Path) ->
     }
 
 
-def write_bundle(study: SearchStudy, record: ModelRecord, out: Path) -> Path:
+def write_bundle(
+    study: SearchStudy, record: ModelRecord, out: Path, budget_ms: float | None = None
+) -> Path:
+    """Write the bundle of ``record`` into the new folder ``out``; ``budget_ms`` is drawn on
+    its front (default: the search's budget)."""
     if out.is_symlink() or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
         raise InputError(f"{out} already exists and is not an empty folder; choose another --out")
     if not out.parent.is_dir():
@@ -66,14 +74,76 @@ def write_bundle(study: SearchStudy, record: ModelRecord, out: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=".petri-export-", dir=out.parent) as tmp:
         staging = Path(tmp) / "bundle"
         staging.mkdir()
-        study.download(record, "onnx", staging / "model.onnx")
-        metadata = bundle_metadata(study, record, staging / "model.onnx")
+        study.download(record, "onnx", staging / MODEL)
+        metadata = bundle_metadata(study, record, staging / MODEL)
         for kind, name in DEPLOYABLES.items():  # a TensorRT profile's engine and its key
             if kind in record.artifacts:
                 study.download(record, kind, staging / name)
                 metadata.setdefault("files", {})[kind] = name
-        (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        deployed = [MODEL, *metadata.get("files", {}).values()]
+        metadata["checksums"] = {name: sha256(staging / name) for name in deployed}
+        write_front(front_plot(study, budget_ms, picked=record.trial), staging / "front.png")
+        (staging / "README.md").write_text(deployer_readme(metadata))
+        (staging / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
         if out.exists():
             out.rmdir()
         shutil.move(str(staging), str(out))
     return out
+
+
+def deployer_readme(meta: dict[str, Any]) -> str:
+    """A short page for whoever deploys the bundle: what goes in, what comes out, how fast."""
+    prep, model, stats = meta["preprocessing"], meta["model"], meta["latency"]["stats"]
+    profile = meta["profile"]
+    steps = [
+        f"decode the image and convert it to {prep['color_mode']} (PIL mode)",
+        "resize it to {}x{} (bilinear)".format(*prep["resize"][::-1])
+        if prep["resize"]
+        else "keep its size (the model was trained on images of this size, no resize)",
+        f"divide the pixel values by {prep['scale']:g}",
+        f"subtract the mean {_floats(prep['mean'])} and divide by the std {_floats(prep['std'])}, "
+        "per channel",
+        f"lay it out as {meta['input']['layout']} float32: input `{meta['input']['name']}` of "
+        f"shape {meta['input']['shape']}",
+    ]
+    engine = meta.get("files", {}).get("engine")
+    lines = [
+        f"# Model {model['arch_id']} (study {model['study']}, trial {model['trial']})",
+        "",
+        f"An image classifier over {len(meta['classes'])} classes "
+        f"({', '.join(meta['classes'][:10])}{', ...' if len(meta['classes']) > 10 else ''}), "
+        f"{model['params']:,} parameters.",
+        "",
+        f"- accuracy: {meta['accuracy']['validation']:.2%} on validation, "
+        f"{meta['accuracy']['test']:.2%} on the test split of `{meta['dataset']['spec']}`",
+        f"- latency on `{profile['name']}` ({profile['backend']}, {profile['device']}, "
+        f"{profile['precision']}, batch {profile['batch_size']}): median {stats['median']:.4f} ms, "
+        f"p90 {stats['p90']:.4f}, p99 {stats['p99']:.4f} over {stats['n']} timed runs",
+        "",
+        "## Input",
+        "",
+        *[f"{i}. {step}" for i, step in enumerate(steps, start=1)],
+        "",
+        f"Output `{meta['output']['name']}`: {meta['output']['meaning']}; the class names, in "
+        "order, are `classes` in metadata.json.",
+        "",
+        "## Files",
+        "",
+        f"- `{MODEL}`: the model (ONNX)",
+        *([f"- `{engine}`: its TensorRT engine, for the profile's GPU only"] if engine else []),
+        f"- `{METADATA}`: everything above, machine-readable, with the files' sha256",
+        "- `front.png`: this model (the star) among the others its search measured",
+        "",
+        "## Check and use it",
+        "",
+        "```sh",
+        "petri predict . IMAGE...                      # class and probability per image",
+        f"petri verify . --dataset {meta['dataset']['spec']}   # accuracy and latency again",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _floats(values: list[float]) -> str:
+    return "(" + ", ".join(f"{v:.4f}" for v in values) + ")"

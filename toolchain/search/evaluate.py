@@ -6,7 +6,7 @@ Each phase is timed on its own clock so the trial records where the time went.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +32,19 @@ PROBE_IMAGES = 256  # validation images a reduced-precision model is checked on
 @dataclass
 class PhaseClock:
     seconds: dict[str, float] = field(default_factory=dict)
+    on_enter: Callable[[str], None] = lambda name: None  # a progress display follows the phases
+    on_exit: Callable[[str, float], None] = lambda name, seconds: None
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
+        self.on_enter(name)
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            took = time.perf_counter() - start
+            self.seconds[name] = self.seconds.get(name, 0.0) + took
+            self.on_exit(name, took)
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,8 @@ def measure_model(target: Target, onnx_path: Path, probe: np.ndarray, workdir: P
     attrs = {
         attr.LATENCY: latency.to_dict(),
         attr.LATENCY_MS: latency.latency_ms,
+        attr.LATENCY_P90_MS: latency.stats.p90,
+        attr.LATENCY_P99_MS: latency.stats.p99,
         attr.PRECISION: precision,
     }
     return Measurement(attrs, latency.latency_ms, deployables)

@@ -11,7 +11,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,8 +25,10 @@ from optuna.trial import Trial, TrialState
 from toolchain.arch.genotype import Genotype, seed_genotype
 from toolchain.bench import Target
 from toolchain.data import Dataset
-from toolchain.errors import ModelFailed, PetriError
+from toolchain.errors import ModelFailed, NothingFitsError, PetriError
+from toolchain.pareto import pick_under_budget
 from toolchain.presets import Preset
+from toolchain.progress import PHASE_WORDS, Progress, Quiet, Status
 from toolchain.search.candidates import CandidateConfig
 from toolchain.search.evaluate import PhaseClock, TrainedModel, build_model, train_and_measure
 from toolchain.search.growth import GROWTH_RULES, Child, GrowthContext
@@ -42,7 +44,6 @@ POLL_S = 2.0  # how often a worker with nothing to start looks at the study agai
 CLAIM_POLL_S = 0.2  # how often it looks while an earlier trial is being claimed
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-Log = Callable[[str], None]
 Outcome = Literal["finished", "failed", "dropped"]  # dropped: another worker closed the trial
 
 
@@ -92,14 +93,14 @@ class ForwardSearch:
         data: Dataset,
         target: Target | None,
         config: SearchConfig,
-        log: Log = lambda _: None,
+        progress: Progress | None = None,
     ) -> None:
         """``target`` None: a remote search; profiling workers measure its models."""
         self.study = study
         self.data = data
         self.target = target
         self.config = config
-        self.log = log
+        self.progress = progress or Quiet()
         self._last_wait = ""
 
     def run(self) -> SearchSummary:
@@ -119,6 +120,9 @@ class ForwardSearch:
             finished = [r for r in everything if r.finished]
             running = [r for r in everything if r.state == TrialState.RUNNING]
             pending = [] if measured is None else [r for r in finished if r.trial not in measured]
+            self.progress.status(
+                Status(len(finished), self.config.max_models, self.best_line(finished), deadline)
+            )
             if len(finished) >= self.config.max_models:
                 reason = f"--max-models {self.config.max_models} reached ({len(finished)} finished)"
                 break
@@ -146,6 +150,14 @@ class ForwardSearch:
                 )
         return SearchSummary(trained, failed, reason)
 
+    def best_line(self, finished: list[ModelRecord]) -> str | None:
+        """The best validation accuracy under the budget so far, for the progress display."""
+        try:
+            best = pick_under_budget(finished, self.config.budget_ms)
+        except NothingFitsError:
+            return None
+        return f"{best.val_accuracy:.2%} (trial {best.trial})"
+
     def wait_for_others(self, running: list[ModelRecord], pending: list[ModelRecord]) -> None:
         """Nothing to start until another worker's model finishes (or goes stale), or a
         profiling worker measures one; said once for each new state of affairs."""
@@ -158,7 +170,7 @@ class ForwardSearch:
             said.append(f"the profiling workers to measure trials {numbers}")
         line = "waiting for " + " and ".join(said)
         if line != self._last_wait:
-            self.log(line)
+            self.progress.log(line)
             self._last_wait = line
         time.sleep(POLL_S)
 
@@ -232,7 +244,7 @@ class ForwardSearch:
             try:
                 return trial.number, self.train_trial(trial, settled, n_finished)
             except UpdateFinishedTrialError:
-                self.log(
+                self.progress.log(
                     f"trial {trial.number} was failed by another worker while it trained (its "
                     "heartbeat went stale); its result is dropped"
                 )
@@ -242,7 +254,7 @@ class ForwardSearch:
         parent_number = step.parent.trial if step.parent else None
         label = f"model {n_finished + 1}/{self.config.max_models} (trial {trial.number}"
         label += f", child of {parent_number})" if step.parent else ", from scratch)"
-        clock = PhaseClock()
+        clock = self.phase_clock(label)
         try:
             with tempfile.TemporaryDirectory(prefix="petri-") as tmp:
                 result = self.grow_and_train(step, trial, Path(tmp), clock, label)
@@ -254,7 +266,7 @@ class ForwardSearch:
                     trial, result.val_error, result.latency_ms, self.config.budget_ms
                 )
         except ModelFailed as exc:
-            self.log(f"{label}: failed: {exc.reason}")
+            self.progress.log(f"{label}: failed: {exc.reason}")
             details = {**exc.details, attr.PHASE_SECONDS: clock.seconds}
             if not self.study.fail(trial, exc.reason, details):
                 raise UpdateFinishedTrialError(f"trial {trial.number} closed meanwhile") from exc
@@ -270,11 +282,23 @@ class ForwardSearch:
         latency = "latency pending (remote)"
         if self.target is not None:
             latency = f"{self.target.profile.budget_statistic} {result.latency_ms:.3f} ms"
-        self.log(
+        self.progress.log(
             f"{label}: val {a[attr.VAL_ACCURACY]:.2%}  test {a[attr.TEST_ACCURACY]:.2%}  "
             f"{latency}  params {a[attr.PARAMS]:,}"
         )
         return "finished"
+
+    def phase_clock(self, label: str) -> PhaseClock:
+        """A clock of the model's phases that also shows them on the progress display."""
+
+        def entered(name: str) -> None:
+            if name in PHASE_WORDS:
+                self.progress.phase(label, PHASE_WORDS[name])
+
+        def left(name: str, seconds: float) -> None:
+            self.progress.phase_done(label, name, seconds)
+
+        return PhaseClock(on_enter=entered, on_exit=left)
 
     def grow_and_train(
         self, step: Step, trial: Trial, workdir: Path, clock: PhaseClock, label: str
@@ -284,12 +308,12 @@ class ForwardSearch:
         model_seed = self.config.seed * 100_003 + trial.number
         plan = self.plan(step, trial, model_seed, workdir, clock, label)
         self.study.set_architecture(trial, plan.genotype, plan.record)
-        self.log(f"{label}: training {plan.genotype.arch_id}")
+        self.progress.phase(label, f"training {plan.genotype.arch_id}")
         model = build_model(plan.genotype, self.data, plan.init_state, model_seed)
         config = TrainConfig(epochs=plan.epochs, batch_size=preset.batch_size, lr=preset.lr)
 
         def on_epoch(epoch: int, epochs: int, loss: float) -> None:
-            self.log(f"{label}: epoch {epoch}/{epochs}, loss {loss:.3f}")
+            self.progress.phase(label, f"training, epoch {epoch}/{epochs}, loss {loss:.3f}")
 
         return train_and_measure(
             model,
@@ -318,7 +342,7 @@ class ForwardSearch:
             assert step.seed_width is not None
             genotype = seed_genotype(step.seed_width, self.reductions(), self.config.mode)
             return Plan(genotype, None, None, preset.seed_epochs)
-        self.log(f"{label}: growing from trial {step.parent.trial} ({self.config.growth})")
+        self.progress.phase(label, f"growing from trial {step.parent.trial} ({self.config.growth})")
         with clock.phase("growth"):
             child = self.grow(step.parent, trial.number, model_seed, workdir)
         return Plan(child.genotype, child.init_state, child.record, preset.child_epochs)

@@ -17,9 +17,10 @@ from toolchain.errors import InputError
 from toolchain.export.onnx import INPUT_NAME, OUTPUT_NAME
 from toolchain.hw import HardwareProfile, load_profile
 from toolchain.presets import Preset, get_preset, with_overrides
+from toolchain.progress import Progress
 from toolchain.search.candidates import CandidateConfig
 from toolchain.search.evaluate import probe_images
-from toolchain.search.forward import Log, SearchConfig, SearchSummary
+from toolchain.search.forward import SearchConfig, SearchSummary
 from toolchain.search.strategies import STRATEGIES
 from toolchain.store import SearchStudy
 from toolchain.store.heartbeat import DEFAULT_INTERVAL_S, HeartbeatSettings
@@ -96,9 +97,9 @@ def study_meta(
     }
 
 
-def run_search(request: SearchRequest, log: Log) -> SearchSummary:
+def run_search(request: SearchRequest, progress: Progress) -> SearchSummary:
     profile, target, preset, seed_widths = check_request(request)
-    log(f"loading {request.dataset}")
+    progress.log(f"loading {request.dataset}")
     data = load_dataset(
         request.dataset,
         seed=request.seed,
@@ -107,7 +108,9 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         image_size=request.image_size,
     )
     sizes = " / ".join(f"{len(s.labels)} {name}" for name, s in data.splits().items())
-    log(f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}")
+    progress.log(
+        f"{len(data.classes)} classes, input {'x'.join(map(str, data.input_shape))}, {sizes}"
+    )
     meta = study_meta(request, preset, profile, data)
     study = SearchStudy.open_for_search(
         request.storage,
@@ -120,10 +123,12 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
     if request.resume:
         taken_over = study.fail_running()
         if taken_over:
-            log(f"resuming: failed the running models of gone workers (trials {taken_over})")
+            progress.log(
+                f"resuming: failed the running models of gone workers (trials {taken_over})"
+            )
     previous_budget = study.update_budget(request.budget_ms)
     if previous_budget is not None:
-        log(
+        progress.log(
             f"budget changed from {previous_budget:g} ms to {request.budget_ms:g} ms for this study"
         )
     strategy = STRATEGIES[request.strategy]
@@ -134,7 +139,7 @@ def run_search(request: SearchRequest, log: Log) -> SearchSummary:
         sampler_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
         study.study.sampler = strategy.sampler(sampler_seed)
     config = search_config(request, preset, seed_widths, profile.batch_size)
-    return strategy.search(study, data, target, config, log).run()
+    return strategy.search(study, data, target, config, progress).run()
 
 
 def check_request(

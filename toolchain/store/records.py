@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -29,6 +30,9 @@ TRAIN_LOSSES = "train_losses"
 PHASE_SECONDS = "phase_seconds"
 LATENCY = "latency"
 LATENCY_MS = "latency_ms"
+# The tails again, flat: optuna-dashboard's trial table shows scalar attributes as columns.
+LATENCY_P90_MS = "latency_p90_ms"
+LATENCY_P99_MS = "latency_p99_ms"
 PARITY = "parity"
 PRECISION = "precision_check"  # fp16 against fp32 (None for fp32 profiles)
 ARTIFACTS = "artifacts"
@@ -36,7 +40,17 @@ FAIL_REASON = "fail_reason"
 WORKER = "worker"
 SOURCE_TRIAL = "source_trial"  # in a target's study: the model's trial in its search study
 # What a measurement on a target writes; the rest of a target's trial is its model's record.
-MEASURED = (LATENCY, LATENCY_MS, PRECISION, ARTIFACTS, WORKER, PHASE_SECONDS, FAIL_REASON)
+MEASURED = (
+    LATENCY,
+    LATENCY_MS,
+    LATENCY_P90_MS,
+    LATENCY_P99_MS,
+    PRECISION,
+    ARTIFACTS,
+    WORKER,
+    PHASE_SECONDS,
+    FAIL_REASON,
+)
 # Optuna fails a trial whose worker stopped beating without a word; petri's own failures
 # always carry their reason.
 STALE_REASON = "its worker stopped sending heartbeats (killed, or lost its storage)"
@@ -62,6 +76,8 @@ class ModelRecord:
     flops: int | None = None
     seed_width: int | None = None
     parity: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None  # None while running
 
     @property
     def finished(self) -> bool:
@@ -98,4 +114,6 @@ class ModelRecord:
             flops=attrs.get(FLOPS),
             seed_width=attrs.get(SEED_WIDTH),
             parity=attrs.get(PARITY),
+            started_at=trial.datetime_start,
+            completed_at=trial.datetime_complete,
         )
