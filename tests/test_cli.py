@@ -13,7 +13,6 @@ import pytest
 from toolchain.store import SearchStudy
 
 PETRI = str(Path(sys.executable).parent / "petri")
-REPO = Path(__file__).resolve().parent.parent
 
 
 def petri(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -70,12 +69,8 @@ def test_search_then_front_pick_export_and_resume(tmp_path: Path, fast_profile: 
     meta = json.loads((tmp_path / "deploy" / "metadata.json").read_text())
     assert meta["model"]["trial"] == summary["trial"] and meta["input"]["shape"][1:] == [1, 8, 8]
     assert meta["classes"] == [str(d) for d in range(10)]
-    check = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "reproduce_accuracy.py"), str(tmp_path / "deploy")],
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
+    check = petri("verify", "deploy", "--latency-tolerance", "5", cwd=tmp_path)
+    assert check.returncode == 0 and "difference 0.00 points" in check.stdout, check.stderr
 
     # Resume with one more model and a new budget (the last --budget-ms wins); not another lr.
     other_lr = petri(

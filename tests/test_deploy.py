@@ -4,8 +4,15 @@ real search over the mini CIFAR-10 tarball (one search for the whole module: it 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import socket
+import subprocess
 import tarfile
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +20,7 @@ import pytest
 import torch
 from conftest import write_fast_profile
 from PIL import Image
-from test_cli import on_study, petri
+from test_cli import PETRI, on_study, petri
 
 from toolchain.data import load_dataset
 from toolchain.search.evaluate import build_model
@@ -24,7 +31,7 @@ TEST_IMAGES = 12
 
 @pytest.fixture(scope="module")
 def cifar_db(tmp_path_factory: pytest.TempPathFactory, mini_cifar: Path) -> Path:
-    """A finished two-model search (a seed and its child) on the mini CIFAR-10 tarball, and its bundle in deploy/."""
+    """A search of a seed and its child on the mini CIFAR-10 tarball; deploy/ is its bundle."""
     folder = tmp_path_factory.mktemp("cifar")
     db = folder / "p.db"
     search = petri(
@@ -34,6 +41,7 @@ def cifar_db(tmp_path_factory: pytest.TempPathFactory, mini_cifar: Path) -> Path
         cwd=folder,
     )  # fmt: skip
     assert search.returncode == 0, search.stderr
+    assert "exporting to ONNX" in search.stderr and "\x1b" not in search.stderr  # not a terminal
     exported = on_study(db, "export", "--budget-ms", "5", "--out", "deploy")
     assert exported.returncode == 0, exported.stderr
     return db
@@ -161,3 +169,83 @@ def test_verify_reproduces_the_bundle_and_catches_a_swapped_model(
     bad = petri("verify", "swapped", "--dataset", f"imagefolder:{mini_cifar}", cwd=cifar_db.parent)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "swapped/model.onnx is not the file that was exported" in bad.stderr
+
+
+# --- optuna-dashboard -------------------------------------------------------------------------
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fetch(url: str, wait_s: float = 0.0) -> bytes:
+    """The body at ``url``, trying again for ``wait_s`` seconds while nothing listens yet."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return bytes(response.read())
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def rendered_dom(url: str, profile: Path) -> str:
+    """The page after its scripts ran, from headless Chromium (Debian's package)."""
+    if CHROMIUM is None:
+        reason = "chromium is not installed (Debian: apt-get install chromium)"
+        if os.environ.get("PETRI_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    page = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000",
+         "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert page.returncode == 0, page.stderr[-2000:]
+    return page.stdout
+
+
+def test_dashboard_serves_the_study_to_a_browser(cifar_db: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [PETRI, "dashboard", "--storage", f"sqlite:///{cifar_db}", "--port", str(port)],
+        cwd=cifar_db.parent, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        summaries = json.loads(fetch(f"{base}/api/studies", wait_s=60))["study_summaries"]
+        assert [s["study_name"] for s in summaries] == ["t"]
+        study_id = summaries[0]["study_id"]
+        detail = json.loads(fetch(f"{base}/api/studies/{study_id}?after=0"))
+        assert detail["objective_names"] == ["val_error", "latency_ms"]
+        complete = [t for t in detail["trials"] if t["state"] == "Complete"]
+        attrs = {a["key"] for a in complete[0]["user_attrs"]}
+        assert {"val_accuracy", "test_accuracy", "params", "latency_p99_ms", "arch_id"} <= attrs
+        assert b"Optuna Dashboard" in fetch(f"{base}/dashboard")
+
+        dom = rendered_dom(f"{base}/dashboard/studies/{study_id}", cifar_db.parent / "chromium")
+        assert "latency_ms" in dom and "val_error" in dom  # the study page drew its objectives
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"on http://127.0.0.1:{port}/dashboard" in err
+
+
+def test_dashboard_on_a_port_in_use_is_one_line(cifar_db: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = petri("dashboard", "--storage", f"sqlite:///{cifar_db}", "--port", str(port),
+                    cwd=cifar_db.parent)  # fmt: skip
+    assert run.returncode == 2 and run.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)" in run.stderr
