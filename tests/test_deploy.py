@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -73,6 +74,8 @@ def test_front_plots_show_every_model(cifar_db: Path) -> None:
         (("--plot", "f.svg"), "name the file with one of .html, .png"),
         (("--plot", "nowhere/f.png"), "folder nowhere does not exist"),
         (("--plot-history", "h.html"), "--plot-history writes a PNG; name the file h.png"),
+        (("--plot", "ok.png", "--plot", "f.svg"), "name the file with one of"),  # no ok.png
+        (("--plot", "ok.png", "--plot-history", "no/h.png"), "folder no does not exist"),
     ],
 )
 def test_a_plot_that_cannot_be_written_is_one_line(
@@ -145,6 +148,28 @@ def test_predict_refuses_what_the_model_cannot_take(cifar_db: Path) -> None:
         run = petri("predict", *args, cwd=cifar_db.parent)
         assert run.returncode == 2 and words in run.stderr, run.stderr
         assert run.stderr.count("\n") == 1 and not run.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda m: m.update(classes=5), "classes: Input should be a valid list"),
+        (lambda m: m["preprocessing"].update(std=[0.2, 0.0, 0.2]), "preprocessing.std.1"),
+        (lambda m: m["preprocessing"].update(mean=[0.5]), "mean and std need 3 values"),
+        (lambda m: m["input"].update(shape=["batch", 1, 32, 32]), "input has 1 channels"),
+        (lambda m: m.update(classes=m["classes"][:3]), "does not describe"),
+        (lambda m: m.update(checksums=None), "checksums: Input should be a valid dictionary"),
+    ],
+)
+def test_predict_refuses_damaged_metadata(cifar_db: Path, edit: Any, words: str) -> None:
+    damaged = cifar_db.parent / f"damaged-{abs(hash(words))}"
+    shutil.copytree(cifar_db.parent / "deploy", damaged)
+    meta = json.loads((damaged / "metadata.json").read_text())
+    edit(meta)
+    (damaged / "metadata.json").write_text(json.dumps(meta))
+    Image.new("RGB", (32, 32)).save(damaged / "x.png")
+    run = petri("predict", damaged.name, f"{damaged.name}/x.png", cwd=cifar_db.parent)
+    assert run.returncode == 2 and words in run.stderr and run.stderr.count("\n") == 1, run.stderr
 
 
 def test_verify_reproduces_the_bundle_and_catches_a_swapped_model(
@@ -235,9 +260,10 @@ def test_dashboard_serves_the_study_to_a_browser(cifar_db: Path) -> None:
         dom = rendered_dom(f"{base}/dashboard/studies/{study_id}", cifar_db.parent / "chromium")
         assert "latency_ms" in dom and "val_error" in dom  # the study page drew its objectives
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM, like Ctrl-C: the way to stop it
         _, err = proc.communicate(timeout=30)
-    assert f"on http://127.0.0.1:{port}/dashboard" in err
+    assert f"on http://127.0.0.1:{port}/dashboard" in err and "dashboard stopped" in err
+    assert proc.returncode == 0
 
 
 def test_dashboard_on_a_port_in_use_is_one_line(cifar_db: Path) -> None:

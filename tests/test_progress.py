@@ -30,14 +30,14 @@ def test_live_line_shows_counts_best_phase_and_the_rest_at_this_runs_pace() -> N
     line.status(Status(finished=2, planned=6, best=None))  # two models from an earlier run
     line.phase("model 3/6 (trial 2, child of 0)", "training, epoch 1/4, loss 2.100")
     assert line.line() == (
-        "[2/6 models, 0s elapsed, rest: estimating] none under budget yet | "
-        "trial 2: training, epoch 1/4, loss 2.100"
+        "[2/6 models, 0s elapsed, rest: estimating] trial 2: training, epoch 1/4, loss 2.100 "
+        "| none under budget yet"
     )
     clock.now += 90  # this run's first model took 90 s: the other three take 270 s
     line.status(Status(finished=3, planned=6, best="61.20% (trial 2)"))
     assert line.line() == (
-        "[3/6 models, 1m30s elapsed, ~4m30s left] best under budget 61.20% (trial 2) | "
-        "choosing what to train next"
+        "[3/6 models, 1m30s elapsed, ~4m30s left] choosing what to train next | "
+        "best under budget 61.20% (trial 2)"
     )
     line.status(Status(finished=3, planned=6, best=None, deadline=clock.now + 60))
     assert "~1m00s left" in line.line()  # the time limit comes first

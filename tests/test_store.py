@@ -118,6 +118,10 @@ def test_a_sqlite_file_of_something_else_is_refused_untouched(tmp_path: Path) ->
         "postgresql://me@db.example/petri?password=secret",
         "postgresql://me:secret@db.example:notaport/petri",
         "mysql+pymysql://me:secret@db/petri?charset=utf8&password=secret",
+        "postgresql://me:se/cret@db.example/petri",
+        "postgresql://me:se?cret@db.example/petri",
+        "postgresql://me@db.example/petri?sslpassword=secret",
+        "sqlite:///nowhere/petri.db?password=secret",
     ],
 )
 def test_passwords_are_masked_in_every_url_form(url: str) -> None:

@@ -249,6 +249,8 @@ def search(quiet: bool, verbose: bool, **options: Any) -> None:
     from toolchain.progress import progress_for
     from toolchain.search.runner import SearchRequest, run_search
 
+    if quiet and verbose:
+        raise click.UsageError("give -q (quiet) or -v (verbose), not both")
     request = SearchRequest(**options)
     progress = progress_for(sys.stderr, quiet, verbose)  # a live line on a terminal
     try:
@@ -303,17 +305,12 @@ def front(
     petri front --study demo --plot front.png --plot front.html --plot-history progress.png
     petri front --study demo --hw t4-trt-fp16 --plot t4.png   # the front measured on a T4
     """
-    from toolchain.plots import front_plot, write_front, write_history
+    from toolchain.plots import write_plots
     from toolchain.report import front_rows, front_table
 
     found = _load(storage, study, target, artifacts)
     rows = front_rows(found)
-    written = []
-    if plots:
-        picture = front_plot(found, budget_ms)
-        written = [write_front(picture, path) for path in plots]
-    if plot_history is not None:
-        written.append(write_history(found, plot_history, budget_ms))
+    written = write_plots(found, list(plots), plot_history, budget_ms)
     click.echo(json.dumps(rows, indent=2) if as_json else front_table(rows))
     for path in written:
         click.echo(f"wrote {path}", err=as_json)
@@ -494,7 +491,10 @@ def dashboard(storage: str, artifacts: Path | None, host: str, port: int) -> Non
     server = dashboard_server(storage, host, port, artifacts)
     click.echo(f"optuna-dashboard on http://{host}:{port}/dashboard (Ctrl-C stops it)", err=True)
     with server:
-        server.serve_forever()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the way to stop it, not an error
+            click.echo("dashboard stopped", err=True)
 
 
 @cli.command()

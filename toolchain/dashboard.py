@@ -30,6 +30,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 def dashboard_server(url: str, host: str, port: int, artifacts: Path | None = None) -> WSGIServer:
     """A server, bound and ready for ``serve_forever``, of optuna-dashboard on ``url``."""
+    if not host:
+        raise InputError("--host is empty; give an address, e.g. 127.0.0.1 (this machine only)")
     try:
         import optuna_dashboard
     except ImportError as exc:
@@ -47,5 +49,5 @@ def dashboard_server(url: str, host: str, port: int, artifacts: Path | None = No
     except OSError as exc:  # EADDRINUSE, EACCES below 1024, an unknown host
         raise InputError(
             f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass --port with a free "
-            f"port (storage {masked(url)})"
+            f"port or --host with an address of this machine (storage {masked(url)})"
         ) from exc

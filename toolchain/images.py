@@ -19,7 +19,7 @@ from PIL import Image
 from toolchain.errors import InputError
 
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L")  # read as value >> 8
-GREY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F")
 
 
 def color_mode(pil_mode: str) -> str:
@@ -67,6 +67,7 @@ def open_tar(path: Path) -> Iterator[tarfile.TarFile]:
             yield tar
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise InputError(
-            f"{path} is damaged or truncated ({exc.__class__.__name__}: {exc}); "
+            f"{path} is damaged or truncated ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
             "download or pack it again"
         ) from exc

@@ -95,16 +95,43 @@ def front_plot(
     )
 
 
-def write_front(plot: FrontPlot, path: Path) -> Path:
-    """Draw ``plot`` into ``path``; the suffix chooses the renderer (see FRONT_RENDERERS)."""
-    render = FRONT_RENDERERS.get(path.suffix.lower())
-    if render is None:
+def write_plots(
+    study: SearchStudy,
+    fronts: list[Path],
+    history_path: Path | None = None,
+    budget_ms: float | None = None,
+) -> list[Path]:
+    """The front into each of ``fronts`` and the history into ``history_path``; every path is
+    checked before any file is written, so a bad one leaves nothing half done."""
+    for path in fronts:
+        check_front_path(path)
+    if history_path is not None:
+        _check_folder(history_path)
+        if history_path.suffix.lower() != ".png":
+            raise InputError(f"--plot-history writes a PNG; name the file {history_path.stem}.png")
+    written = []
+    if fronts:
+        plot = front_plot(study, budget_ms)
+        written = [write_front(plot, path) for path in fronts]
+    if history_path is not None:
+        written.append(write_history(study, history_path, budget_ms))
+    return written
+
+
+def check_front_path(path: Path) -> None:
+    _check_folder(path)
+    if path.suffix.lower() not in FRONT_RENDERERS:
         raise InputError(
             f"cannot write a plot to {path.name!r}: name the file with one of "
             f"{', '.join(sorted(FRONT_RENDERERS))}"
         )
+
+
+def write_front(plot: FrontPlot, path: Path) -> Path:
+    """Draw ``plot`` into ``path``; the suffix chooses the renderer (see FRONT_RENDERERS)."""
+    check_front_path(path)
     with _replaced_atomically(path) as staging:
-        render(plot, staging)
+        FRONT_RENDERERS[path.suffix.lower()](plot, staging)
     return path
 
 
@@ -291,8 +318,6 @@ def history(study: SearchStudy, budget_ms: float | None = None) -> list[HistoryP
 
 
 def write_history(study: SearchStudy, path: Path, budget_ms: float | None = None) -> Path:
-    if path.suffix.lower() != ".png":
-        raise InputError(f"--plot-history writes a PNG; name the file {path.stem}.png")
     budget = budget_ms if budget_ms is not None else study.meta["budget_ms"]
     points = history(study, budget)
     plt = _pyplot()
@@ -322,14 +347,21 @@ def _pct(fraction: float | None) -> float:
     return 100.0 * (fraction or 0.0)
 
 
+def _check_folder(path: Path) -> None:
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; name a file to write the plot into")
+    if not path.parent.is_dir():
+        raise InputError(f"folder {path.parent} does not exist; create it or choose another path")
+
+
 @contextmanager
 def _replaced_atomically(path: Path) -> Iterator[Path]:
     """A staging file beside ``path`` that replaces it only once it has been written whole."""
-    if not path.parent.is_dir():
-        raise InputError(f"folder {path.parent} does not exist; create it or choose another path")
-    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")  # made by the renderer
+    staging = path.parent / f".petri-{os.getpid()}.partial"  # short: path's name may be long
     try:
         yield staging
         staging.replace(path)
+    except OSError as exc:  # a read-only folder, a full disk
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         staging.unlink(missing_ok=True)

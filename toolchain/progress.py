@@ -99,13 +99,13 @@ class LiveLine(Progress):
         self._draw()
 
     def line(self) -> str:
-        """Counts and times first: a narrow terminal cuts the phase's detail, not those."""
+        """Counts and times first, then the phase: a narrow terminal cuts the best last."""
         s = self.standing
         elapsed = self.clock() - self.started
         best = f"best under budget {s.best}" if s.best else "none under budget yet"
         return (
             f"[{s.finished}/{s.planned} models, {_duration(elapsed)} elapsed, "
-            f"{self.remaining(elapsed)}] {best} | {self.doing}"
+            f"{self.remaining(elapsed)}] {self.doing} | {best}"
         )
 
     def remaining(self, elapsed: float) -> str:

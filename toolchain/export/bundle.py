@@ -18,6 +18,7 @@ import onnx
 
 from toolchain.errors import InputError, StorageError
 from toolchain.export.deployed import METADATA, MODEL, sha256
+from toolchain.export.metadata import BundleMetadata
 from toolchain.export.onnx import OUTPUT_NAME
 from toolchain.plots import front_plot, write_front
 from toolchain.store import ModelRecord, SearchStudy
@@ -71,7 +72,11 @@ def write_bundle(
         raise InputError(f"{out} already exists and is not an empty folder; choose another --out")
     if not out.parent.is_dir():
         raise InputError(f"folder {out.parent} does not exist; create it or choose another --out")
-    with tempfile.TemporaryDirectory(prefix=".petri-export-", dir=out.parent) as tmp:
+    try:
+        staging_root = tempfile.TemporaryDirectory(prefix=".petri-export-", dir=out.parent)
+    except OSError as exc:  # a read-only folder
+        raise InputError(f"cannot write into {out.parent}: {exc.strerror or exc}") from exc
+    with staging_root as tmp:
         staging = Path(tmp) / "bundle"
         staging.mkdir()
         study.download(record, "onnx", staging / MODEL)
@@ -84,6 +89,7 @@ def write_bundle(
         metadata["checksums"] = {name: sha256(staging / name) for name in deployed}
         write_front(front_plot(study, budget_ms, picked=record.trial), staging / "front.png")
         (staging / "README.md").write_text(deployer_readme(metadata))
+        BundleMetadata.model_validate(metadata)  # what predict and verify will read back
         (staging / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
         if out.exists():
             out.rmdir()

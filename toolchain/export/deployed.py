@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from toolchain.errors import InputError
+from toolchain.export.metadata import read_metadata
 from toolchain.images import color_mode, decode_image
 
 METADATA = "metadata.json"
 MODEL = "model.onnx"
 BATCH = 256  # images per ONNX Runtime call
-REQUIRED = ("input", "preprocessing", "classes", "accuracy", "latency", "profile", "dataset")
 
 
 def sha256(path: Path) -> str:
@@ -39,15 +38,16 @@ class Prediction:
 
 
 class Bundle:
-    """An exported folder, checked on opening: its files are there and are the exported ones."""
+    """An exported folder, checked on opening: its metadata is whole, its files are the
+    exported ones, and the model's input and output agree with the metadata."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.meta = _read_metadata(folder)
+        self.meta = read_metadata(folder, METADATA)
         self.model_path = folder / MODEL
         if not self.model_path.is_file():
             raise InputError(f"{folder} has no {MODEL}; export the bundle again")
-        for name, recorded in self.meta.get("checksums", {}).items():
+        for name, recorded in self.meta.checksums.items():
             if not (folder / name).is_file() or sha256(folder / name) != recorded:
                 raise InputError(
                     f"{folder / name} is not the file that was exported (its sha256 differs "
@@ -55,17 +55,8 @@ class Bundle:
                 )
 
     @property
-    def preprocessing(self) -> dict[str, Any]:
-        return dict(self.meta["preprocessing"])
-
-    @property
     def classes(self) -> list[str]:
-        return list(self.meta["classes"])
-
-    @property
-    def input_chw(self) -> tuple[int, int, int]:
-        _, c, h, w = self.meta["input"]["shape"]
-        return (int(c), int(h), int(w))
+        return self.meta.classes
 
     @cached_property
     def session(self) -> Any:
@@ -74,22 +65,31 @@ class Bundle:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # warnings about unused initialisers are not the user's
         try:
-            return ort.InferenceSession(
+            session = ort.InferenceSession(
                 str(self.model_path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
             raise InputError(f"{self.model_path} cannot be loaded by ONNX Runtime: {exc}") from exc
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        width = outputs[0].shape[-1] if outputs and outputs[0].shape else None
+        if [i.name for i in inputs] != [self.meta.input.name] or width != len(self.classes):
+            raise InputError(
+                f"{METADATA} does not describe {self.model_path} (input {self.meta.input.name!r} "
+                f"and {len(self.classes)} classes, the model has inputs "
+                f"{[i.name for i in inputs]} and {width} outputs); export the bundle again"
+            )
+        return session
 
     def normalise(self, pixels: np.ndarray) -> np.ndarray:
         """(N, H, W, C) uint8 pixels -> the model's (N, C, H, W) float32 input."""
-        prep = self.preprocessing
-        unit = pixels.astype(np.float32) / prep["scale"]
-        x = (unit - np.asarray(prep["mean"], np.float32)) / np.asarray(prep["std"], np.float32)
+        prep = self.meta.preprocessing
+        unit = pixels.astype(np.float32) / prep.scale
+        x = (unit - np.asarray(prep.mean, np.float32)) / np.asarray(prep.std, np.float32)
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def logits(self, pixels: np.ndarray) -> np.ndarray:
         x = self.normalise(pixels)
-        name = self.meta["input"]["name"]
+        name = self.meta.input.name
         return np.concatenate(
             [self.session.run(None, {name: x[i : i + BATCH]})[0] for i in range(0, len(x), BATCH)]
         )
@@ -100,18 +100,20 @@ class Bundle:
         image among colour ones, so reading its own data back does not ask for it)."""
         from PIL import Image, UnidentifiedImageError
 
-        prep = self.preprocessing
+        prep = self.meta.preprocessing
         try:
             with Image.open(io.BytesIO(data)) as img:
                 native = color_mode(img.mode)
-            pixels = decode_image(data, prep["color_mode"], _size(prep["resize"]))
+            pixels = decode_image(data, prep.color_mode, prep.resize)
+        except Image.DecompressionBombError as exc:
+            raise InputError(f"{name} is too large to decode safely ({exc})") from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise InputError(f"{name} is not a readable image file; pass a JPEG or PNG") from exc
-        channels, height, width = self.input_chw
-        if same_mode and native != prep["color_mode"]:
+        channels, height, width = self.meta.chw
+        if same_mode and native != prep.color_mode:
             raise InputError(
                 f"{name} is a {_describe(native)} image; the model takes {channels}-channel "
-                f"{_describe(prep['color_mode'])} images: convert it first"
+                f"{_describe(prep.color_mode)} images: convert it first"
             )
         if pixels.shape[:2] != (height, width):
             raise InputError(
@@ -122,9 +124,11 @@ class Bundle:
 
     def predict(self, paths: list[Path]) -> list[Prediction]:
         """The most probable class of each image file, with its softmax probability."""
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            raise InputError(f"image {missing[0]} does not exist")
+        for path in paths:
+            if not path.exists():
+                raise InputError(f"image {path} does not exist")
+            if not path.is_file():
+                raise InputError(f"image {path} is not a file; pass image files")
         pixels = np.stack([self.decode(p.read_bytes(), str(p)) for p in paths])
         probabilities = softmax(self.logits(pixels))
         best = probabilities.argmax(1)
@@ -137,26 +141,6 @@ class Bundle:
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
-
-
-def _read_metadata(folder: Path) -> dict[str, Any]:
-    if not folder.is_dir():
-        raise InputError(f"bundle folder {folder} does not exist; pass the --out of `petri export`")
-    path = folder / METADATA
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise InputError(f"{folder} has no {METADATA}: it is not a petri bundle") from exc
-    except (ValueError, OSError) as exc:  # JSONDecodeError and UnicodeDecodeError: ValueErrors
-        raise InputError(f"{path} is damaged ({exc}); export the bundle again") from exc
-    missing = [key for key in REQUIRED if not isinstance(meta, dict) or key not in meta]
-    if missing:
-        raise InputError(f"{path} is damaged: it has no {missing[0]!r}; export the bundle again")
-    return dict(meta)
-
-
-def _size(resize: list[int] | None) -> tuple[int, int] | None:
-    return None if resize is None else (int(resize[0]), int(resize[1]))
 
 
 def _describe(mode: str) -> str:

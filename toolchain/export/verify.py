@@ -8,6 +8,7 @@ recorded figures: what a deployment gets if it follows the bundle.
 
 from __future__ import annotations
 
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def verify_bundle(
 ) -> list[Check]:
     """Both checks; ``dataset`` None reads the test images from where the search read them."""
     return [
-        check_accuracy(bundle, dataset or bundle.meta["dataset"]["spec"], accuracy_points),
+        check_accuracy(bundle, dataset or bundle.meta.dataset.spec, accuracy_points),
         check_latency(bundle, latency_fraction),
     ]
 
@@ -45,7 +46,7 @@ def verify_bundle(
 def check_accuracy(bundle: Bundle, dataset: str, tolerance_points: float) -> Check:
     pixels, labels = test_images(bundle, dataset)
     measured = float((bundle.logits(pixels).argmax(1) == labels).mean())
-    recorded = float(bundle.meta["accuracy"]["test"])
+    recorded = bundle.meta.accuracy.test
     diff = abs(measured - recorded) * 100
     ok = diff <= tolerance_points
     line = (
@@ -57,18 +58,25 @@ def check_accuracy(bundle: Bundle, dataset: str, tolerance_points: float) -> Che
 
 
 def check_latency(bundle: Bundle, tolerance: float) -> Check:
+    from pydantic import ValidationError
+
     from toolchain.bench import Target
     from toolchain.hw import HardwareProfile
 
-    profile = HardwareProfile.model_validate(bundle.meta["profile"])
+    try:
+        profile = HardwareProfile.model_validate(bundle.meta.profile)
+    except ValidationError as exc:
+        raise InputError(
+            f"the profile in {bundle.folder}/metadata.json is damaged: "
+            f"{exc.errors()[0]['msg']}; export the bundle again"
+        ) from exc
     record = Target.here(profile).measure_file(bundle.model_path)
-    recorded_latency = bundle.meta["latency"]
-    statistic = recorded_latency["budget_statistic"]
-    recorded = float(recorded_latency["stats"][statistic])
+    statistic = bundle.meta.latency.budget_statistic
+    recorded = bundle.meta.latency_ms
     measured = record.latency_ms
     ratio = measured / recorded
     ok = abs(ratio - 1.0) <= tolerance
-    then, now = recorded_latency["device_facts"]["name"], record.device_facts["name"]
+    then, now = bundle.meta.latency.device_facts["name"], record.device_facts["name"]
     where = f"on {now}" if then == now else f"here on {now}, recorded on {then}"
     line = (
         f"latency ({statistic}, {profile.name}): recorded {recorded:.4f} ms, measured "
@@ -80,7 +88,13 @@ def check_latency(bundle: Bundle, tolerance: float) -> Check:
 
 def test_images(bundle: Bundle, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """The bundle's test images as (N, H, W, C) pixels and their label indices."""
-    items: list[str] = list(bundle.meta["dataset"]["test_items"])
+    items = bundle.meta.dataset.test_items
+    trained_on_digits = bundle.meta.dataset.spec == "digits"
+    if (dataset == "digits") != trained_on_digits:
+        raise InputError(
+            f"this bundle was trained on {bundle.meta.dataset.spec}; pass --dataset "
+            f"{'digits' if trained_on_digits else 'imagefolder:PATH'}"
+        )
     if dataset == "digits":
         return _digits(bundle, items)
     if not dataset.startswith(IMAGEFOLDER) or dataset == IMAGEFOLDER:
@@ -91,6 +105,8 @@ def test_images(bundle: Bundle, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     location = Path(dataset.removeprefix(IMAGEFOLDER))
     if not location.exists():
         raise InputError(f"dataset path {location} does not exist; pass --dataset imagefolder:PATH")
+    if location.is_file() and not tarfile.is_tarfile(location):
+        raise InputError(f"{location} is neither a folder nor a .tar/.tar.gz archive")
     if location.is_file():
         files = dict(read_files(location, set(items)))
     else:
@@ -110,12 +126,20 @@ def test_images(bundle: Bundle, dataset: str) -> tuple[np.ndarray, np.ndarray]:
 def _digits(bundle: Bundle, items: list[str]) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
-    if not all(item.startswith("digits:") for item in items):
-        raise InputError("this bundle was not trained on digits; pass --dataset imagefolder:PATH")
     digits = load_digits()
-    index = [int(item.split(":", 1)[1]) for item in items]
+    index = [_digit_index(item, len(digits.images)) for item in items]
     labels = _labels(bundle, [str(digits.target[i]) for i in index])
     return digits.images[index].astype(np.float32)[..., None], labels
+
+
+def _digit_index(item: str, count: int) -> int:
+    prefix, _, number = item.partition(":")
+    if prefix != "digits" or not number.isdigit() or int(number) >= count:
+        raise InputError(
+            f"test item {item!r} in metadata.json is not one of the {count} digits; "
+            "export the bundle again"
+        )
+    return int(number)
 
 
 def _labels(bundle: Bundle, names: list[str]) -> np.ndarray:

@@ -76,9 +76,13 @@ def open_storage(
     engine_kwargs: dict[str, Any] = {}
     if db is not None:
         if must_exist and not db.is_file():
-            raise StorageError(f"no storage at {db}; run `petri search --storage {url}` first")
+            raise StorageError(
+                f"no storage at {db}; run `petri search --storage {masked(url)}` first"
+            )
         if not db.parent.is_dir():
-            raise StorageError(f"cannot open storage {url}: folder {db.parent} does not exist")
+            raise StorageError(
+                f"cannot open storage {masked(url)}: folder {db.parent} does not exist"
+            )
         _check_sqlite_file(db, must_exist)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
     else:

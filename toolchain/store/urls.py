@@ -14,11 +14,15 @@ from toolchain.errors import StorageError
 def masked(url: str) -> str:
     """The URL as it may be printed or logged: never with its password.
 
-    Covers ``user:pw@host`` (an ``@`` inside the password too) and ``?password=`` queries,
-    whether or not SQLAlchemy can parse the rest.
+    Covers ``user:pw@host`` (``@``, ``/`` and ``?`` inside the password too: everything up
+    to the last ``@`` is masked, a host included when a query holds an ``@``) and query
+    parameters such as ``?password=`` or ``?sslpassword=``, whether or not SQLAlchemy can
+    parse the rest.
     """
-    text = re.sub(r"://([^:/@?]*):[^/?]*@", r"://\1:***@", url)
-    return re.sub(r"(?i)([?&](?:password|passwd|pwd)=)[^&]*", r"\1***", text)
+    text = re.sub(r"://([^:/@?]*):.*@", r"://\1:***@", url)
+    return re.sub(
+        r"(?i)([?&][^=&]*(?:password|passwd|pwd|secret|token)[^=&]*=)[^&]*", r"\1***", text
+    )
 
 
 def sqlite_path(url: str) -> Path | None:
