@@ -193,7 +193,11 @@ def _front_png(plot: FrontPlot, path: Path) -> None:
         ax.axvline(plot.budget_ms, color="tab:red", linestyle="--",
                    label=f"budget {plot.budget_ms:g} ms")  # fmt: skip
     if plot.log_latency:
+        from matplotlib.ticker import FuncFormatter, LogLocator
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1, 0.2, 0.5, 1, ...
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.set_xlabel(plot.latency_label + (", log scale" if plot.log_latency else ""))
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(plot.title)
