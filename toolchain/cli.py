@@ -305,7 +305,9 @@ def front(
     petri front --study demo --plot front.png --plot front.html --plot-history progress.png
     petri front --study demo --hw t4-trt-fp16 --plot t4.png   # the front measured on a T4
     """
-    from toolchain.plots import write_plots
+    from toolchain.plots import check_plot_paths, write_plots
+
+    check_plot_paths(list(plots), plot_history)  # before the study is read: a typo fails fast
     from toolchain.report import front_rows, front_table
 
     found = _load(storage, study, target, artifacts)

@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolchain.errors import InputError, NothingFitsError
-from toolchain.pareto import hypervolume, pareto_front, pick_under_budget
-from toolchain.store import ModelRecord, SearchStudy
+
+if TYPE_CHECKING:  # the study side imports torch; checking a path must stay instant
+    from toolchain.store import ModelRecord, SearchStudy
 
 PNG_SIZE_IN = (8.0, 5.0)
 PNG_DPI = 100  # 800 x 500 pixels
@@ -72,6 +74,8 @@ def front_plot(
 ) -> FrontPlot:
     """The study's front; ``budget_ms`` None draws the search's own budget. Unless a trial
     is given as ``picked``, the pick under the budget is marked."""
+    from toolchain.pareto import pareto_front, pick_under_budget
+
     budget = budget_ms if budget_ms is not None else study.meta.get("budget_ms")
     measured = [r for r in study.finished() if r.latency_ms is not None]
     if not measured:
@@ -103,12 +107,7 @@ def write_plots(
 ) -> list[Path]:
     """The front into each of ``fronts`` and the history into ``history_path``; every path is
     checked before any file is written, so a bad one leaves nothing half done."""
-    for path in fronts:
-        check_front_path(path)
-    if history_path is not None:
-        _check_folder(history_path)
-        if history_path.suffix.lower() != ".png":
-            raise InputError(f"--plot-history writes a PNG; name the file {history_path.stem}.png")
+    check_plot_paths(fronts, history_path)
     written = []
     if fronts:
         plot = front_plot(study, budget_ms)
@@ -116,6 +115,16 @@ def write_plots(
     if history_path is not None:
         written.append(write_history(study, history_path, budget_ms))
     return written
+
+
+def check_plot_paths(fronts: list[Path], history_path: Path | None) -> None:
+    """Raise InputError for the first path no plot can be written to."""
+    for path in fronts:
+        check_front_path(path)
+    if history_path is not None:
+        _check_folder(history_path)
+        if history_path.suffix.lower() != ".png":
+            raise InputError(f"--plot-history writes a PNG; name the file {history_path.stem}.png")
 
 
 def check_front_path(path: Path) -> None:
@@ -306,6 +315,8 @@ def history(study: SearchStudy, budget_ms: float | None = None) -> list[HistoryP
     The reference point is (validation error 1.0, the budget): models over the budget add
     nothing, as in ``scripts/bench_search.py``.
     """
+    from toolchain.pareto import hypervolume
+
     budget = budget_ms if budget_ms is not None else study.meta["budget_ms"]
     records = study.records()
     measured = [r for r in records if r.finished and r.latency_ms is not None]
