@@ -44,7 +44,7 @@ def verify_bundle(
 
 
 def check_accuracy(bundle: Bundle, dataset: str, tolerance_points: float) -> Check:
-    pixels, labels = test_images(bundle, dataset)
+    pixels, labels = read_test_images(bundle, dataset)
     measured = float((bundle.logits(pixels).argmax(1) == labels).mean())
     recorded = bundle.meta.accuracy.test
     diff = abs(measured - recorded) * 100
@@ -86,7 +86,7 @@ def check_latency(bundle: Bundle, tolerance: float) -> Check:
     return Check("latency", recorded, measured, ok, line)
 
 
-def test_images(bundle: Bundle, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+def read_test_images(bundle: Bundle, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     """The bundle's test images as (N, H, W, C) pixels and their label indices."""
     items = bundle.meta.dataset.test_items
     trained_on_digits = bundle.meta.dataset.spec == "digits"
@@ -102,7 +102,11 @@ def test_images(bundle: Bundle, dataset: str) -> tuple[np.ndarray, np.ndarray]:
             f"unknown dataset {dataset!r}; pass --dataset imagefolder:PATH (the data the model "
             "was trained on) or digits"
         )
-    location = Path(dataset.removeprefix(IMAGEFOLDER))
+    return _imagefolder(bundle, Path(dataset.removeprefix(IMAGEFOLDER)), items)
+
+
+def _imagefolder(bundle: Bundle, location: Path, items: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The items from a folder or tarball, decoded as the search decoded them."""
     if not location.exists():
         raise InputError(f"dataset path {location} does not exist; pass --dataset imagefolder:PATH")
     if location.is_file() and not tarfile.is_tarfile(location):
