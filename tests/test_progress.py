@@ -30,17 +30,20 @@ def test_live_line_shows_counts_best_phase_and_the_rest_at_this_runs_pace() -> N
     line.status(Status(finished=2, planned=6, best=None))  # two models from an earlier run
     line.phase("model 3/6 (trial 2, child of 0)", "training, epoch 1/4, loss 2.100")
     assert line.line() == (
-        "[2/6 models, 0s elapsed, rest: estimating] trial 2: training, epoch 1/4, loss 2.100 "
-        "| none under budget yet"
+        "[2/6 done, 0s, estimating] trial 2: training, epoch 1/4, loss 2.100 "
+        "| none under the budget yet"
     )
     clock.now += 90  # this run's first model took 90 s: the other three take 270 s
     line.status(Status(finished=3, planned=6, best="61.20% (trial 2)"))
     assert line.line() == (
-        "[3/6 models, 1m30s elapsed, ~4m30s left] choosing what to train next | "
-        "best under budget 61.20% (trial 2)"
+        "[3/6 done, 1m30s, ~4m30s left] choosing what to train next | best 61.20% (trial 2)"
     )
+    clock.now += 30  # a third of the next model is done: the rest shrinks while it trains
+    assert "[3/6 done, 2m00s, ~4m00s left]" in line.line()
     line.status(Status(finished=3, planned=6, best=None, deadline=clock.now + 60))
     assert "~1m00s left" in line.line()  # the time limit comes first
+    line.status(Status(finished=6, planned=6, best="62.00% (trial 5)"))
+    assert "] done | best 62.00% (trial 5)" in line.line()
 
 
 def test_live_line_keeps_milestones_above_itself() -> None:
@@ -50,7 +53,7 @@ def test_live_line_keeps_milestones_above_itself() -> None:
     line.log("model 1/2 (trial 0, from scratch): val 50.00%")
     assert written[0] == CLEAR  # the status line is wiped, the milestone printed, then redrawn
     assert written[1] == "model 1/2 (trial 0, from scratch): val 50.00%\n"
-    assert written[2].startswith(CLEAR + "[0/2 models")
+    assert written[2].startswith(CLEAR + "[0/2 done")
     line.close()
     assert written[-1] == "\n"
 

@@ -134,8 +134,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
     type=click.Choice(sorted(PRESETS)),
     default="cpu",
     show_default=True,
-    help="Scale: smoke (seconds, for tests), cpu (minutes on 2 cores), paper (original epochs); "
-    "the --*-epochs, --batch-size, --lr and --val-fraction options override its values.",
+    help="Scale: smoke (seconds per model on digits, for tests), cpu (minutes on 2 cores), "
+    "paper (original epochs); the --*-epochs, --batch-size, --lr and --val-fraction options "
+    "override its values.",
 )
 @click.option(
     "--seed",
@@ -430,7 +431,8 @@ def predict(bundle: Path, images: tuple[Path, ...], as_json: bool) -> None:
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option(
     "--dataset",
-    help="The data the model was trained on: digits or imagefolder:PATH (default: as recorded).",
+    help="Where the test images are now: digits or imagefolder:PATH (default: where the "
+    "search read them).",
 )
 @click.option(
     "--accuracy-tolerance",
@@ -482,7 +484,7 @@ def verify(
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 def dashboard(storage: str, artifacts: Path | None, host: str, port: int) -> None:
     """optuna-dashboard on a storage: every study, its trials, the Pareto view (an optional
-    extra: pip install 'petri[dashboard]'). Ctrl-C stops it.
+    extra: pip install optuna-dashboard). Ctrl-C stops it.
 
     \b
     petri dashboard

@@ -1,6 +1,6 @@
 """``petri dashboard``: optuna-dashboard on a petri storage, with the study's artifacts.
 
-optuna-dashboard is an optional extra (``pip install 'petri[dashboard]'``). Its Pareto view
+optuna-dashboard is an optional extra (``pip install -e '.[dashboard]'``). Its Pareto view
 reads the two objectives by their metric names (``val_error``, ``latency_ms``) and its trial
 table the user attributes, which petri keeps flat where a reader wants a figure at a glance.
 """
@@ -16,7 +16,9 @@ from toolchain.errors import InputError
 from toolchain.store.study import open_storage
 from toolchain.store.urls import default_artifact_dir, masked
 
-INSTALL_HINT = "pip install 'petri[dashboard]' (or: pip install optuna-dashboard)"
+INSTALL_HINT = (
+    "pip install optuna-dashboard (or, in petri's checkout: pip install -e '.[dashboard]')"
+)
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

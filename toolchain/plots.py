@@ -95,7 +95,7 @@ def front_plot(
         budget_ms=budget,
         picked=picked,
         latency_label=f"latency, {profile['budget_statistic']} (ms) on {profile['name']}",
-        title=f"study {study.name}: {len(measured)} models",
+        title=f"study {study.name}: {len(measured)} model{'' if len(measured) == 1 else 's'}",
     )
 
 
@@ -182,12 +182,12 @@ def _front_png(plot: FrontPlot, path: Path) -> None:
     ax.scatter(
         [r.latency_ms for r in plot.seeds],
         [_pct(r.val_accuracy) for r in plot.seeds],
-        s=90,
+        s=300,  # larger than the star, hollow: a seed that is also the pick shows both
         marker="s",
         facecolors="none",
         edgecolors="black",
         label="seed model",
-        zorder=4,
+        zorder=6,
     )
     for r in plot.models:
         if r.trial == plot.picked:
@@ -211,7 +211,8 @@ def _front_png(plot: FrontPlot, path: Path) -> None:
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(plot.title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()  # the legend beside the axes, where it hides no point and no line
     fig.savefig(path, format="png")
     plt.close(fig)
 

@@ -76,6 +76,7 @@ class LiveLine(Progress):
         self.clock = clock
         self.started = clock()
         self.first_finished: int | None = None  # models already finished when this run began
+        self.last_finished_at = self.started  # when the count last went up
         self.standing = Status()
         self.doing = "starting"
         self.shown = False
@@ -94,30 +95,36 @@ class LiveLine(Progress):
     def status(self, status: Status) -> None:
         if self.first_finished is None:
             self.first_finished = status.finished
+        if status.finished > self.standing.finished:
+            self.last_finished_at = self.clock()
         self.standing = status
-        self.doing = "choosing what to train next"
+        done = status.finished >= status.planned
+        self.doing = "done" if done else "choosing what to train next"
         self._draw()
 
     def line(self) -> str:
         """Counts and times first, then the phase: a narrow terminal cuts the best last."""
         s = self.standing
         elapsed = self.clock() - self.started
-        best = f"best under budget {s.best}" if s.best else "none under budget yet"
+        best = f"best {s.best}" if s.best else "none under the budget yet"
         return (
-            f"[{s.finished}/{s.planned} models, {_duration(elapsed)} elapsed, "
-            f"{self.remaining(elapsed)}] {self.doing} | {best}"
+            f"[{s.finished}/{s.planned} done, {_duration(elapsed)}, {self.remaining(elapsed)}] "
+            f"{self.doing} | {best}"
         )
 
     def remaining(self, elapsed: float) -> str:
-        """The rest at this run's pace so far, cut at the time limit."""
+        """The rest at this run's pace so far, less what the model in training has had, cut
+        at the time limit."""
         s = self.standing
         done = s.finished - (self.first_finished or 0)
         estimates = []
         if done > 0:
-            estimates.append(elapsed / done * max(s.planned - s.finished, 0))
+            per_model = (self.last_finished_at - self.started) / done
+            underway = self.clock() - self.last_finished_at
+            estimates.append(max(per_model * max(s.planned - s.finished, 0) - underway, 0.0))
         if s.deadline is not None:
             estimates.append(max(s.deadline - self.clock(), 0.0))
-        return f"~{_duration(min(estimates))} left" if estimates else "rest: estimating"
+        return f"~{_duration(min(estimates))} left" if estimates else "estimating"
 
     def _draw(self) -> None:
         if self.first_finished is None:  # no standings before the search has read its study

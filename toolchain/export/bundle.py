@@ -56,6 +56,7 @@ def bundle_metadata(study: SearchStudy, record: ModelRecord, onnx_path: Path) ->
         },
         "dataset": {
             "spec": meta["dataset"],
+            "location": meta.get("dataset_location"),  # absolute; None for digits
             "seed": meta["seed"],
             "subset": meta["subset"],
             "test_items": meta["test_items"],
@@ -99,36 +100,25 @@ def write_bundle(
 
 def deployer_readme(meta: dict[str, Any]) -> str:
     """A short page for whoever deploys the bundle: what goes in, what comes out, how fast."""
-    prep, model, stats = meta["preprocessing"], meta["model"], meta["latency"]["stats"]
-    profile = meta["profile"]
-    steps = [
-        f"decode the image and convert it to {prep['color_mode']} (PIL mode)",
-        "resize it to {}x{} (bilinear)".format(*prep["resize"][::-1])
-        if prep["resize"]
-        else "keep its size (the model was trained on images of this size, no resize)",
-        f"divide the pixel values by {prep['scale']:g}",
-        f"subtract the mean {_floats(prep['mean'])} and divide by the std {_floats(prep['std'])}, "
-        "per channel",
-        f"lay it out as {meta['input']['layout']} float32: input `{meta['input']['name']}` of "
-        f"shape {meta['input']['shape']}",
-    ]
+    model, stats, profile = meta["model"], meta["latency"]["stats"], meta["profile"]
+    classes = meta["classes"]
     engine = meta.get("files", {}).get("engine")
     lines = [
         f"# Model {model['arch_id']} (study {model['study']}, trial {model['trial']})",
         "",
-        f"An image classifier over {len(meta['classes'])} classes "
-        f"({', '.join(meta['classes'][:10])}{', ...' if len(meta['classes']) > 10 else ''}), "
-        f"{model['params']:,} parameters.",
+        f"An image classifier over {len(classes)} classes ({', '.join(classes[:10])}"
+        f"{', ...' if len(classes) > 10 else ''}), {model['params']:,} parameters.",
         "",
         f"- accuracy: {meta['accuracy']['validation']:.2%} on validation, "
         f"{meta['accuracy']['test']:.2%} on the test split of `{meta['dataset']['spec']}`",
-        f"- latency on `{profile['name']}` ({profile['backend']}, {profile['device']}, "
-        f"{profile['precision']}, batch {profile['batch_size']}): median {stats['median']:.4f} ms, "
-        f"p90 {stats['p90']:.4f}, p99 {stats['p99']:.4f} over {stats['n']} timed runs",
+        f"- latency on `{profile['name']}` ({profile['backend']}, {profile['device']} "
+        f"{meta['latency']['device_facts']['name']}, {profile['precision']}, batch "
+        f"{profile['batch_size']}): median {stats['median']:.4f} ms, p90 {stats['p90']:.4f}, "
+        f"p99 {stats['p99']:.4f} over {stats['n']} timed runs",
         "",
         "## Input",
         "",
-        *[f"{i}. {step}" for i, step in enumerate(steps, start=1)],
+        *[f"{i}. {step}" for i, step in enumerate(_input_steps(meta), start=1)],
         "",
         f"Output `{meta['output']['name']}`: {meta['output']['meaning']}; the class names, in "
         "order, are `classes` in metadata.json.",
@@ -137,18 +127,63 @@ def deployer_readme(meta: dict[str, Any]) -> str:
         "",
         f"- `{MODEL}`: the model (ONNX)",
         *([f"- `{engine}`: its TensorRT engine, for the profile's GPU only"] if engine else []),
-        f"- `{METADATA}`: everything above, machine-readable, with the files' sha256",
+        f"- `{METADATA}`: everything above, machine-readable, and the sha256 of the model files",
         "- `front.png`: this model (the star) among the others its search measured",
         "",
-        "## Check and use it",
+        *_usage(meta),
+    ]
+    return "\n".join(lines)
+
+
+def _input_steps(meta: dict[str, Any]) -> list[str]:
+    prep, shape = meta["preprocessing"], meta["input"]["shape"]
+    return [
+        f"decode the image and convert it to {prep['color_mode']} (PIL mode)",
+        f"resize it to {shape[3]}x{shape[2]} (bilinear)"
+        if prep["resize"]
+        else f"it must be {shape[3]}x{shape[2]} pixels already (the model was trained without "
+        "resizing)",
+        f"divide the pixel values by {prep['scale']:g}",
+        f"subtract the mean {_floats(prep['mean'])} and divide by the std {_floats(prep['std'])}, "
+        "per channel",
+        f"lay it out as {meta['input']['layout']} float32: input `{meta['input']['name']}` of "
+        f"shape {shape}",
+    ]
+
+
+def _usage(meta: dict[str, Any]) -> list[str]:
+    """With petri, and with ONNX Runtime, numpy and Pillow alone."""
+    prep = meta["preprocessing"]
+    where = (
+        f"imagefolder:{meta['dataset']['location']}" if meta["dataset"]["location"] else "digits"
+    )
+    _, _, height, width = meta["input"]["shape"]
+    resize = f".resize(({width}, {height}), Image.Resampling.BILINEAR)" if prep["resize"] else ""
+    return [
+        "## Use and check it",
+        "",
+        "With petri (`pip install -e .` in its checkout), from this folder:",
         "",
         "```sh",
-        "petri predict . IMAGE...                      # class and probability per image",
-        f"petri verify . --dataset {meta['dataset']['spec']}   # accuracy and latency again",
+        "petri predict . IMAGE...        # class and probability per image",
+        f"petri verify . --dataset {where}",
+        "```",
+        "",
+        "With ONNX Runtime, numpy and Pillow alone:",
+        "",
+        "```python",
+        "import json, numpy as np, onnxruntime as ort",
+        "from PIL import Image",
+        "meta = json.load(open('metadata.json')); prep = meta['preprocessing']",
+        f"img = Image.open('image.jpg').convert(prep['color_mode']){resize}",
+        "x = np.asarray(img, np.float32).reshape(img.height, img.width, -1) / prep['scale']",
+        "x = ((x - prep['mean']) / prep['std']).transpose(2, 0, 1)[None].astype(np.float32)",
+        "session = ort.InferenceSession('model.onnx', providers=['CPUExecutionProvider'])",
+        "logits = session.run(None, {meta['input']['name']: x})[0]",
+        "print(meta['classes'][int(logits.argmax())])",
         "```",
         "",
     ]
-    return "\n".join(lines)
 
 
 def _floats(values: list[float]) -> str:

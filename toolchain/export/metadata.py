@@ -71,6 +71,13 @@ class LatencySpec(_Part):
 
 class DatasetSpec(_Part):
     spec: str = Field(min_length=1)
+    location: str | None = None  # the absolute path of an image folder; bundles before: none
+
+    @property
+    def where(self) -> str:
+        """The dataset as --dataset takes it, found from any working folder when possible."""
+        return f"imagefolder:{self.location}" if self.location else self.spec
+
     test_items: list[str] = Field(min_length=1)
 
 

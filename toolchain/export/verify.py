@@ -38,7 +38,7 @@ def verify_bundle(
 ) -> list[Check]:
     """Both checks; ``dataset`` None reads the test images from where the search read them."""
     return [
-        check_accuracy(bundle, dataset or bundle.meta.dataset.spec, accuracy_points),
+        check_accuracy(bundle, dataset or bundle.meta.dataset.where, accuracy_points),
         check_latency(bundle, latency_fraction),
     ]
 

@@ -65,12 +65,21 @@ class SearchRequest:
     l1: float | None = None
 
 
+def dataset_location(spec: str) -> str | None:
+    """The absolute path of an image folder or tarball (None for embedded data): a bundle's
+    `petri verify` finds the test images from any working folder."""
+    if not spec.startswith("imagefolder:"):
+        return None
+    return str(Path(spec.removeprefix("imagefolder:")).resolve())
+
+
 def study_meta(
     request: SearchRequest, preset: Preset, profile: HardwareProfile, data: Dataset
 ) -> dict[str, object]:
     """What the study was searched with; checked on resume and written into every bundle."""
     return {
         "dataset": canonical_spec(request.dataset),
+        "dataset_location": dataset_location(request.dataset),  # for bundles read elsewhere
         "subset": request.subset,
         "image_size": request.image_size,
         "seed": request.seed,
