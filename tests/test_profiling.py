@@ -60,10 +60,12 @@ def test_two_remote_searchers_and_a_profiler_on_postgres(
     postgres_url: str, fast_profile: Path, tmp_path: Path
 ) -> None:
     search = worker_args(postgres_url, fast_profile, 4, "--seeds", "8,16", "--measure", "remote")
-    searchers = [start_worker(search, tmp_path) for _ in range(2)]
+    # The profiling worker comes first: it waits for the search it serves.
     profiler = start_worker(
         profiler_args(postgres_url, fast_profile, "--worker", "--poll", "1"), tmp_path
     )
+    wait_for_line(profiler, "waiting for study 'w': for a search to create it")
+    searchers = [start_worker(search, tmp_path) for _ in range(2)]
     for proc in searchers:
         finish(proc)
     study = SearchStudy.load(postgres_url, "w", tmp_path / "petri-artifacts")

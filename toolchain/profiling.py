@@ -24,7 +24,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import Trial
 
 from toolchain.bench import Target
-from toolchain.errors import ModelFailed, PetriError
+from toolchain.errors import ModelFailed, PetriError, StorageError
 from toolchain.hw import load_profile
 from toolchain.search.evaluate import PhaseClock, measure_model
 from toolchain.store import ModelRecord, SearchStudy
@@ -53,10 +53,32 @@ def profile_study(
     profile = load_profile(hw)
     target = Target.here(profile, allow_other_device)
     check_reachable(url)
-    source = SearchStudy.load(url, study, artifacts)
+    if poll_s is None:
+        source = SearchStudy.load(url, study, artifacts)
+    else:  # a worker may be started before the search it serves
+        source = wait_for_search(url, study, artifacts, poll_s, log)
     measured = open_target_study(source, url, profile, heartbeat or HeartbeatSettings())
     log(f"measuring the models of study {study!r} on {profile.name} into {measured.name!r}")
     return ProfilingWorker(source, measured, target, log).run(poll_s)
+
+
+def wait_for_search(
+    url: str, name: str, artifacts: Path | None, poll_s: float, log: Log
+) -> SearchStudy:
+    """The search's study once it exists and holds its probe images; said once while not."""
+    said = False
+    while True:
+        try:
+            source = SearchStudy.load(url, name, artifacts)
+            if source.has_probe_images():
+                return source
+            why = "its search to store the images models are measured on"
+        except StorageError as exc:  # no such study yet
+            why = f"a search to create it ({exc})"
+        if not said:
+            log(f"waiting for study {name!r}: for {why}; looking again every {poll_s:g} s")
+            said = True
+        time.sleep(poll_s)
 
 
 @dataclass

@@ -331,6 +331,9 @@ class SearchStudy:
                 "beside the storage file, or give the shared one with --artifacts"
             ) from exc
 
+    def has_probe_images(self) -> bool:
+        return PROBE_KEY in self.study.user_attrs
+
     def probe_images(self) -> np.ndarray:
         """The validation images models are measured on (see :meth:`store_probe_images`)."""
         if PROBE_KEY not in self.study.user_attrs:
