@@ -26,7 +26,7 @@ def bench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_every_arm_runs_and_is_reported(tmp_path: Path, fast_profile: Path) -> None:
     run = bench(
         "--dataset", "digits", "--subset", "1000", "--hw", str(fast_profile), "--budget-ms", "1",
-        "--minutes", "0.12", "--preset", "smoke", "--seed-epochs", "2", "--child-epochs", "1",
+        "--minutes", "0.05", "--preset", "smoke", "--seed-epochs", "2", "--child-epochs", "1",
         "--out", "b", cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr

@@ -149,7 +149,7 @@ def _spikes(n: int, seed: int) -> Split:
     return Split(torch.from_numpy(images), torch.from_numpy(labels), tuple(map(str, range(n))))
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])  # seed 1 ranks it first too; one keeps the suite short
 def test_candidate_phase_ranks_the_clearly_useful_op_first(seed: int) -> None:
     preprocessing = Preprocessing("L", None, 1.0, (0.0,), (1.0,))
     data = Dataset(

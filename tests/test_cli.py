@@ -104,7 +104,13 @@ def test_same_seed_same_architectures(tmp_path: Path, fast_profile: Path) -> Non
 def test_ctrl_c_keeps_the_storage_and_the_rerun_goes_on(tmp_path: Path, fast_profile: Path) -> None:
     db = tmp_path / "p.db"
     proc = subprocess.Popen(
-        [PETRI, *search_args(db, fast_profile, 3)], cwd=tmp_path, stderr=subprocess.PIPE, text=True
+        [PETRI, *search_args(db, fast_profile, 3)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+        # As at a terminal: a shell without job control starts background jobs (a CI runner's
+        # children among them) with SIGINT ignored, and Ctrl-C would never arrive.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     for line in proc.stderr:  # wait for the first finished model, then for the next to start
