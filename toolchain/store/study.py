@@ -61,7 +61,9 @@ META_WAIT_S = 10.0
 ABANDONED_CLAIM = timedelta(minutes=10)  # a claim takes milliseconds; see _being_claimed
 DEADLINE_KEY = "deadline"  # study user attributes beside META_KEY
 PROBE_KEY = "probe_images"
-RACE_WORDS = ("already exists", "duplicate", "locked")
+# What a process that lost the race to create a new storage's tables sees, by database: the
+# loser of the alembic_version insert on SQLite sees a UNIQUE constraint fail.
+RACE_WORDS = ("already exists", "duplicate", "locked", "unique constraint failed")
 
 
 def open_storage(
@@ -128,7 +130,7 @@ def _created_once_the_race_is_over(
     create: Callable[[], optuna.storages.RDBStorage],
 ) -> optuna.storages.RDBStorage:
     """Processes that open a new storage at once race to create its tables; the losers see
-    "already exists", "duplicate" or "locked" and succeed on a second try."""
+    one of RACE_WORDS and succeed on a second try."""
     for attempt in range(CREATE_ATTEMPTS):
         try:
             with warnings.catch_warnings():  # heartbeats are experimental in Optuna
