@@ -10,8 +10,6 @@ import shutil
 import socket
 import subprocess
 import tarfile
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -210,17 +208,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def fetch(url: str, wait_s: float = 0.0) -> bytes:
-    """The body at ``url``, trying again for ``wait_s`` seconds while nothing listens yet."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return bytes(response.read())
-        except urllib.error.URLError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return bytes(response.read())
 
 
 def rendered_dom(url: str, profile: Path) -> str:
@@ -247,7 +237,9 @@ def test_dashboard_serves_the_study_to_a_browser(cifar_db: Path) -> None:
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        summaries = json.loads(fetch(f"{base}/api/studies", wait_s=60))["study_summaries"]
+        assert proc.stderr is not None
+        announced = proc.stderr.readline()  # said once the socket listens: no polling needed
+        summaries = json.loads(fetch(f"{base}/api/studies"))["study_summaries"]
         assert [s["study_name"] for s in summaries] == ["t"]
         study_id = summaries[0]["study_id"]
         detail = json.loads(fetch(f"{base}/api/studies/{study_id}?after=0"))
@@ -261,7 +253,8 @@ def test_dashboard_serves_the_study_to_a_browser(cifar_db: Path) -> None:
         assert "latency_ms" in dom and "val_error" in dom  # the study page drew its objectives
     finally:
         proc.terminate()  # SIGTERM, like Ctrl-C: the way to stop it
-        _, err = proc.communicate(timeout=30)
+        _, rest = proc.communicate(timeout=30)
+    err = announced + rest
     assert f"on http://127.0.0.1:{port}/dashboard" in err and "dashboard stopped" in err
     assert proc.returncode == 0
 
